@@ -1,0 +1,147 @@
+"""The LSTM recurrence as one differentiable op, whatever backend computes it.
+
+Layering (as in flash-attention): each backend supplies a forward and a backward function with the
+signatures of :mod:`lstmkit.ops.reference`; they are registered as opaque ``torch.library`` custom
+ops (so ``torch.compile(fullgraph=True)`` sees one node, not a Python loop) and tied together by
+one ``torch.autograd.Function``. A new backend (the Triton one) calls :func:`register_backend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lstmkit.ops import reference
+
+
+@dataclass(frozen=True)
+class RecurrenceBackend:
+    name: str
+    forward: Callable  # custom op: (pre, w_hh, h0, c0, w_hr, lengths) -> (y, h_n, c_n, gates, cells)
+    backward: Callable  # custom op: (grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths)
+    unsupported: Callable  # (device=, has_proj=) -> None, or a reason this backend cannot serve it
+
+
+_BACKENDS: dict[str, RecurrenceBackend] = {}
+
+
+def _empty_like_none(t: Tensor | None, ref: Tensor) -> Tensor:
+    # custom ops cannot return None: an empty tensor stands for "no such gradient"
+    return ref.new_empty(0) if t is None else t
+
+
+def _supports_everything(**config) -> str | None:
+    return None
+
+
+def register_backend(
+    name: str,
+    forward_fn: Callable,
+    backward_fn: Callable,
+    unsupported: Callable = _supports_everything,
+    device_types=None,
+) -> None:
+    """Register ``forward_fn`` / ``backward_fn`` (reference signatures) as custom ops ``lstmkit::{name}_*``."""
+
+    @torch.library.custom_op(f"lstmkit::{name}_recurrence_fwd", mutates_args=(), device_types=device_types)
+    def fwd(
+        pre: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, w_hr: Tensor | None, lengths: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        y, h_n, c_n, gates, cells = forward_fn(pre, w_hh, h0, c0, w_hr, lengths)
+        # outputs of a custom op may not alias each other: the final states are often views of y / cells
+        return y.contiguous(), h_n.clone(), c_n.clone(), gates.contiguous(), cells.contiguous()
+
+    @fwd.register_fake
+    def _(pre, w_hh, h0, c0, w_hr, lengths):
+        steps, batch, four_h = pre.shape
+        r = h0.shape[1]
+        return (
+            pre.new_empty(steps, batch, r),
+            pre.new_empty(batch, r),
+            pre.new_empty(batch, four_h // 4),
+            pre.new_empty(steps, batch, four_h),
+            pre.new_empty(steps, batch, four_h // 4),
+        )
+
+    @torch.library.custom_op(f"lstmkit::{name}_recurrence_bwd", mutates_args=(), device_types=device_types)
+    def bwd(
+        grad_y: Tensor,
+        grad_h_n: Tensor,
+        grad_c_n: Tensor,
+        gates: Tensor,
+        cells: Tensor,
+        y: Tensor,
+        w_hh: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        w_hr: Tensor | None,
+        lengths: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        d_pre, d_w_hh, d_h0, d_c0, d_w_hr = backward_fn(
+            grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths
+        )
+        return d_pre, d_w_hh, d_h0, d_c0, _empty_like_none(d_w_hr, d_pre)
+
+    @bwd.register_fake
+    def _(grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths):
+        return (
+            torch.empty_like(gates),
+            torch.empty_like(w_hh),
+            torch.empty_like(h0),
+            torch.empty_like(c0),
+            torch.empty_like(w_hr) if w_hr is not None else gates.new_empty(0),
+        )
+
+    _BACKENDS[name] = RecurrenceBackend(name, fwd, bwd, unsupported)
+
+
+def available_backends() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+class LSTMRecurrence(torch.autograd.Function):
+    """Differentiable recurrence ``(pre, w_hh, h0, c0, w_hr) -> (y, h_n, c_n)``.
+
+    Saves for backward: the activated gates (T,B,4H), the cell states (T,B,H), the output y, and the
+    inputs w_hh, h0, c0, w_hr, lengths.
+    """
+
+    @staticmethod
+    def forward(ctx, backend: str, pre, w_hh, h0, c0, w_hr, lengths):
+        impl = _BACKENDS[backend]
+        y, h_n, c_n, gates, cells = impl.forward(pre, w_hh, h0, c0, w_hr, lengths)
+        ctx.backend = backend
+        ctx.has_proj = w_hr is not None
+        ctx.save_for_backward(gates, cells, y, w_hh, h0, c0, w_hr, lengths)
+        return y, h_n, c_n
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_h_n, grad_c_n):
+        gates, cells, y, w_hh, h0, c0, w_hr, lengths = ctx.saved_tensors
+        # gradients of unused outputs arrive as None, and of y.sum() as expanded (stride-0) views
+        grad_y = torch.zeros_like(y) if grad_y is None else grad_y.contiguous()
+        grad_h_n = torch.zeros_like(h0) if grad_h_n is None else grad_h_n.contiguous()
+        grad_c_n = torch.zeros_like(c0) if grad_c_n is None else grad_c_n.contiguous()
+        d_pre, d_w_hh, d_h0, d_c0, d_w_hr = _BACKENDS[ctx.backend].backward(
+            grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths
+        )
+        return None, d_pre, d_w_hh, d_h0, d_c0, (d_w_hr if ctx.has_proj else None), None
+
+
+def recurrence(
+    backend: str,
+    pre: Tensor,  # (T, B, 4H)
+    w_hh: Tensor,  # (4H, R)
+    h0: Tensor,  # (B, R)
+    c0: Tensor,  # (B, H)
+    w_hr: Tensor | None = None,  # (R, H)
+    lengths: Tensor | None = None,  # (B,) sorted non-increasing
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One layer, one direction: returns ``y (T,B,R), h_n (B,R), c_n (B,H)``."""
+    return LSTMRecurrence.apply(backend, pre, w_hh, h0, c0, w_hr, lengths)
+
+
+register_backend("reference", reference.recurrence_forward, reference.recurrence_backward)

@@ -1,0 +1,38 @@
+"""lstmkit packaging: the top-level ``kernels/`` folder installs as ``lstmkit.kernels``; ``conf/`` ships as package data."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+# Hydra configs are shipped inside the package as lstmkit/conf so an installed wheel can run lstmkit-train.
+CONF_FILES = [str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")]
+
+setup(
+    name="lstmkit",
+    version="0.1.0",
+    description="Fused LSTM layers (Triton, reference, aten backends) and Lightning/Hydra LSTM applications",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8") if (ROOT / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["lstmkit", "lstmkit.*"]) + ["lstmkit.kernels", "lstmkit.conf"],
+    package_dir={"lstmkit.kernels": "kernels", "lstmkit.conf": "conf"},
+    package_data={"lstmkit.conf": CONF_FILES},
+    include_package_data=False,
+    install_requires=[
+        "torch>=2.4",
+        "triton>=3.0; platform_system == 'Linux'",
+        "lightning>=2.2",
+        "hydra-core>=1.3",
+        "hydra-optuna-sweeper>=1.2",
+        "tensorboard>=2.14",
+        "torchmetrics>=1.2",
+        "numpy",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "hypothesis>=6", "ruff>=0.5", "pytest-xdist>=3"],
+    },
+    entry_points={
+        "console_scripts": [],
+    },
+)
