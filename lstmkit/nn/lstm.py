@@ -190,7 +190,7 @@ class LSTMCell(nn.Module):
             input = input.unsqueeze(0)
         batch = input.shape[0]
         if hx is None:
-            h0 = c0 = input.new_zeros(batch, self.hidden_size)
+            h0, c0 = input.new_zeros(batch, self.hidden_size), input.new_zeros(batch, self.hidden_size)
         else:
             if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
                 raise TypeError(f"hx: expected a tuple (h_0, c_0), got {type(hx).__name__}")

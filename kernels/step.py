@@ -1,0 +1,149 @@
+"""Step kernels: one launch per timestep, grid over (batch blocks × hidden blocks); any hidden size.
+
+Forward (``lstm_fwd_step_kernel``): a program owns rows ``b`` of a BLOCK_B batch block and hidden units
+``j`` of a BLOCK_H block, and computes all four gates for them: four float32 accumulators fed by
+``tl.dot`` over K = H tiles of ``h_{t-1}`` and the matching columns of ``W_hhᵀ``, then the cell update in
+registers. ``h``/``c`` live in ping-pong state buffers (each program reads all of ``h_{t-1}`` but writes
+only its own block of ``h_t``), so a step past a row's length can leave its state unchanged.
+Trade-off: W_hh (4H×H) is re-read from L2 every step; that is what makes this work for any H, and what
+the persistent/sequence strategies avoid.
+
+Backward (``lstm_bwd_step_kernel``), skewed by one step so that one launch suffices per step without
+atomics or grid-wide sync: launch t first finishes step t+1 — ``dh_t = da_{t+1} W_hh`` for its hidden
+block, a ``tl.dot`` over K = 4H that needs ``da_{t+1}`` of *all* hidden blocks, which the previous launch
+wrote to ``d_pre[t+1]`` — then does the elementwise derivative of step t for its own block and writes
+``da_t`` to ``d_pre[t]``. One last launch with ``ELEMENTWISE=False`` yields ``dh_0 = da_0 W_hh``.
+Every output element has exactly one writer, so results are bitwise reproducible.
+"""
+
+import triton
+import triton.language as tl
+
+from .cell import cell_backward, cell_forward, dot
+
+
+@triton.jit
+def lstm_fwd_step_kernel(
+    pre_ptr,  # (B, 4H) P_t = x_t W_ihᵀ + biases, input dtype
+    w_t_ptr,  # (H, 4H) W_hhᵀ, contiguous
+    h_prev_ptr,  # (B, H) h state entering step t, input dtype
+    c_prev_ptr,  # (B, H) c state entering step t, float32
+    h_next_ptr,  # (B, H) h state after step t
+    c_next_ptr,  # (B, H) c state after step t, float32
+    y_ptr,  # (B, H) output y_t (zero past a row's length)
+    gates_ptr,  # (B, 4H) activated gates i, f, g, o, saved for backward
+    cells_ptr,  # (B, H) c_t in the input dtype, saved for backward
+    len_ptr,  # (B,) int32 lengths; unused unless HAS_LENGTHS
+    t,  # step index, for the length test
+    B,  # batch rows
+    H: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    cols = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    row_ok = rows < B
+    mask = row_ok[:, None] & (cols < H)[None, :]
+    gate_offs = rows[:, None] * (4 * H) + cols[None, :]
+    acc_i = tl.load(pre_ptr + gate_offs, mask=mask, other=0.0).to(tl.float32)
+    acc_f = tl.load(pre_ptr + gate_offs + H, mask=mask, other=0.0).to(tl.float32)
+    acc_g = tl.load(pre_ptr + gate_offs + 2 * H, mask=mask, other=0.0).to(tl.float32)
+    acc_o = tl.load(pre_ptr + gate_offs + 3 * H, mask=mask, other=0.0).to(tl.float32)
+    for k0 in range(0, H, BLOCK_K):
+        ks = k0 + tl.arange(0, BLOCK_K)
+        k_ok = ks < H
+        h = tl.load(h_prev_ptr + rows[:, None] * H + ks[None, :], mask=row_ok[:, None] & k_ok[None, :], other=0.0)
+        w_offs = ks[:, None] * (4 * H) + cols[None, :]  # (BLOCK_K, BLOCK_H) tile of W_hhᵀ for gate i
+        w_mask = k_ok[:, None] & (cols < H)[None, :]
+        acc_i = dot(h, tl.load(w_t_ptr + w_offs, mask=w_mask, other=0.0), acc_i, DOT_FP32, PRECISION)
+        acc_f = dot(h, tl.load(w_t_ptr + w_offs + H, mask=w_mask, other=0.0), acc_f, DOT_FP32, PRECISION)
+        acc_g = dot(h, tl.load(w_t_ptr + w_offs + 2 * H, mask=w_mask, other=0.0), acc_g, DOT_FP32, PRECISION)
+        acc_o = dot(h, tl.load(w_t_ptr + w_offs + 3 * H, mask=w_mask, other=0.0), acc_o, DOT_FP32, PRECISION)
+
+    state_offs = rows[:, None] * H + cols[None, :]
+    h_prev = tl.load(h_prev_ptr + state_offs, mask=mask, other=0.0)
+    c_prev = tl.load(c_prev_ptr + state_offs, mask=mask, other=0.0)
+    i, f, g, o, c, h = cell_forward(acc_i, acc_f, acc_g, acc_o, c_prev)
+    if HAS_LENGTHS:
+        active = (t < tl.load(len_ptr + rows, mask=row_ok, other=0))[:, None]
+    else:
+        active = (rows >= 0)[:, None]
+    dt = y_ptr.dtype.element_ty
+    tl.store(h_next_ptr + state_offs, tl.where(active, h.to(dt), h_prev), mask=mask)
+    tl.store(c_next_ptr + state_offs, tl.where(active, c, c_prev), mask=mask)
+    tl.store(y_ptr + state_offs, tl.where(active, h, 0.0).to(dt), mask=mask)
+    tl.store(cells_ptr + state_offs, tl.where(active, c, 0.0).to(dt), mask=mask)
+    tl.store(gates_ptr + gate_offs, tl.where(active, i, 0.0).to(dt), mask=mask)
+    tl.store(gates_ptr + gate_offs + H, tl.where(active, f, 0.0).to(dt), mask=mask)
+    tl.store(gates_ptr + gate_offs + 2 * H, tl.where(active, g, 0.0).to(dt), mask=mask)
+    tl.store(gates_ptr + gate_offs + 3 * H, tl.where(active, o, 0.0).to(dt), mask=mask)
+
+
+@triton.jit
+def lstm_bwd_step_kernel(
+    d_pre_next_ptr,  # (B, 4H) da_{t+1}, written by the previous launch; unused unless HAS_NEXT
+    w_ptr,  # (4H, H) W_hh, contiguous
+    dh_ptr,  # (B, H) float32 carry: dL/dh state after step t (exact for rows inactive at t+1), in/out
+    dc_ptr,  # (B, H) float32 carry: dL/dc state after step t, in/out (becomes dL/dc_{t-1})
+    grad_y_ptr,  # (B, H) dL/dy_t; unused unless ELEMENTWISE
+    gates_ptr,  # (B, 4H) activated gates at t
+    cells_ptr,  # (B, H) c_t
+    c_prev_ptr,  # (B, H) c_{t-1} (cells[t-1], or c0 at t = 0)
+    d_pre_ptr,  # (B, 4H) output da_t (zero past a row's length)
+    len_ptr,  # (B,) int32 lengths; unused unless HAS_LENGTHS
+    t,  # step index (-1 for the closing matmul-only launch)
+    B,  # batch rows
+    H: tl.constexpr,
+    HAS_LENGTHS: tl.constexpr,
+    HAS_NEXT: tl.constexpr,  # step t+1 exists: fold its da into dh by the matmul
+    ELEMENTWISE: tl.constexpr,  # step t exists: compute its da
+    BLOCK_B: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    cols = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    row_ok = rows < B
+    mask = row_ok[:, None] & (cols < H)[None, :]
+    state_offs = rows[:, None] * H + cols[None, :]
+    if HAS_LENGTHS:
+        lens = tl.load(len_ptr + rows, mask=row_ok, other=0)
+    else:
+        lens = tl.full((BLOCK_B,), t + 2, tl.int32)
+    dh = tl.load(dh_ptr + state_offs, mask=mask, other=0.0)
+    if HAS_NEXT:
+        acc = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
+        for k0 in range(0, 4 * H, BLOCK_K):
+            ks = k0 + tl.arange(0, BLOCK_K)
+            k_ok = ks < 4 * H
+            da = tl.load(
+                d_pre_next_ptr + rows[:, None] * (4 * H) + ks[None, :], mask=row_ok[:, None] & k_ok[None, :], other=0.0
+            )
+            w = tl.load(w_ptr + ks[:, None] * H + cols[None, :], mask=k_ok[:, None] & (cols < H)[None, :], other=0.0)
+            acc = dot(da, w, acc, DOT_FP32, PRECISION)
+        dh = tl.where((t + 1 < lens)[:, None], acc, dh)
+    tl.store(dh_ptr + state_offs, dh, mask=mask)
+    if ELEMENTWISE:
+        active = (t < lens)[:, None]
+        gate_offs = rows[:, None] * (4 * H) + cols[None, :]
+        i = tl.load(gates_ptr + gate_offs, mask=mask, other=0.0).to(tl.float32)
+        f = tl.load(gates_ptr + gate_offs + H, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(gates_ptr + gate_offs + 2 * H, mask=mask, other=0.0).to(tl.float32)
+        o = tl.load(gates_ptr + gate_offs + 3 * H, mask=mask, other=0.0).to(tl.float32)
+        c = tl.load(cells_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)
+        c_prev = tl.load(c_prev_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)
+        dc = tl.load(dc_ptr + state_offs, mask=mask, other=0.0)
+        dh = dh + tl.load(grad_y_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)
+        da_i, da_f, da_g, da_o, dc_prev = cell_backward(dh, dc, i, f, g, o, c, c_prev)
+        dt = d_pre_ptr.dtype.element_ty
+        tl.store(dc_ptr + state_offs, tl.where(active, dc_prev, dc), mask=mask)
+        tl.store(d_pre_ptr + gate_offs, tl.where(active, da_i, 0.0).to(dt), mask=mask)
+        tl.store(d_pre_ptr + gate_offs + H, tl.where(active, da_f, 0.0).to(dt), mask=mask)
+        tl.store(d_pre_ptr + gate_offs + 2 * H, tl.where(active, da_g, 0.0).to(dt), mask=mask)
+        tl.store(d_pre_ptr + gate_offs + 3 * H, tl.where(active, da_o, 0.0).to(dt), mask=mask)
