@@ -65,3 +65,46 @@ def check_lengths(lengths: Tensor, batch: int, steps: int) -> Tensor:
             f"lengths: expected every length <= {steps} (the input's time steps), got maximum {int(lengths_cpu.max())}"
         )
     return lengths
+
+
+def make_variant(layer_norm, zoneout_cell, zoneout_hidden, recurrent_dropout, weight_drop):
+    """Validate the variant options (DESIGN §4) and bundle them."""
+    from lstmkit.ops.functional import Variant
+
+    if not isinstance(layer_norm, bool):
+        raise TypeError(f"layer_norm: expected a bool, got {layer_norm!r}")
+    for name, value, high in (("zoneout_cell", zoneout_cell, 1.0), ("zoneout_hidden", zoneout_hidden, 1.0),
+                              ("recurrent_dropout", recurrent_dropout, 1.0), ("weight_drop", weight_drop, 1.0)):
+        closed = name.startswith("zoneout")  # zoneout 1 keeps the initial state; dropout 1 would divide by 0
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            0 <= value <= high if closed else 0 <= value < high)
+        if not ok:
+            interval = "[0, 1]" if closed else "[0, 1)"
+            raise ValueError(f"{name}: expected a probability in {interval}, got {value!r}")
+    return Variant(layer_norm, float(zoneout_cell), float(zoneout_hidden), float(recurrent_dropout),
+                   float(weight_drop))
+
+
+def check_forget_bias(forget_bias, bias: bool) -> float:
+    if not isinstance(forget_bias, (int, float)) or isinstance(forget_bias, bool):
+        raise TypeError(f"forget_bias: expected a number, got {forget_bias!r}")
+    if forget_bias and not bias:
+        raise ValueError(f"forget_bias: needs bias=True, got forget_bias={forget_bias} with bias=False")
+    return float(forget_bias)
+
+
+def check_resets(resets: Tensor, steps: int, batch: int, batch_first: bool, unbatched: bool) -> Tensor:
+    """Validate ``resets`` and return it as a time-major ``(T, B)`` bool tensor."""
+    if not isinstance(resets, Tensor):
+        raise TypeError(f"resets: expected a bool tensor, got {type(resets).__name__}")
+    if resets.dtype != torch.bool:
+        raise TypeError(f"resets: expected dtype torch.bool, got {resets.dtype}")
+    if unbatched:
+        expected = (steps,)
+    else:
+        expected = (batch, steps) if batch_first else (steps, batch)
+    if tuple(resets.shape) != expected:
+        raise ValueError(f"resets: expected shape {expected}, got {tuple(resets.shape)}")
+    if unbatched:
+        return resets.unsqueeze(1)
+    return resets.t() if batch_first else resets

@@ -15,8 +15,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.nn._checks import check_input, check_lengths, check_module_args, check_state
-from lstmkit.ops.functional import BACKEND_NAMES, lstm, lstm_cell
+from lstmkit.nn._checks import (
+    check_forget_bias,
+    check_input,
+    check_lengths,
+    check_module_args,
+    check_resets,
+    check_state,
+    make_variant,
+)
+from lstmkit.ops.functional import BACKEND_NAMES, lstm
 
 
 def _check_backend(backend: str) -> str:
@@ -50,9 +58,17 @@ class LSTM(nn.Module):
         dtype=None,
         *,
         backend: str = "auto",
+        layer_norm: bool = False,
+        zoneout_cell: float = 0.0,
+        zoneout_hidden: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        forget_bias: float = 0.0,
     ) -> None:
         super().__init__()
         check_module_args(input_size, hidden_size, num_layers, dropout, proj_size)
+        self.variant = make_variant(layer_norm, zoneout_cell, zoneout_hidden, recurrent_dropout, weight_drop)
+        self.forget_bias = check_forget_bias(forget_bias, bias)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"dropout={dropout} has no effect with num_layers=1: it is applied between layers", stacklevel=2
@@ -78,13 +94,20 @@ class LSTM(nn.Module):
                 for name, shape in shapes.items():
                     self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
                 self._weight_names.append(list(shapes))
+        # LayerNorm gains/biases come after torch's parameters, so torch's keep their order and init
+        for names in self._weight_names if layer_norm else []:
+            sfx = names[0][len("weight_ih"):]
+            shapes = {f"layer_norm_ih{sfx}": 4 * hidden_size, f"layer_norm_hh{sfx}": 4 * hidden_size,
+                      f"layer_norm_c_weight{sfx}": hidden_size, f"layer_norm_c_bias{sfx}": hidden_size}
+            for name, size in shapes.items():
+                self.register_parameter(name, nn.Parameter(torch.empty(size, **factory)))
+            names.extend(shapes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """torch.nn.LSTM's initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter, in order."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        """torch's initialisation, U(-1/sqrt(H), 1/sqrt(H)) in registration order, for torch's parameters;
+        LayerNorm gains 1 and biases 0; then the forget-gate bias if ``forget_bias`` is set."""
+        reset_lstm_parameters(self, self.hidden_size, self.forget_bias)
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
@@ -96,12 +119,18 @@ class LSTM(nn.Module):
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False), ("proj_size", 0), ("backend", "auto")):
+                              ("bidirectional", False), ("proj_size", 0), ("backend", "auto"), ("forget_bias", 0.0)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
-        return s
+        return s + "".join(f", {k}={v!r}" for k, v in vars(self.variant).items() if v)
 
-    def forward(self, input, hx: tuple[Tensor, Tensor] | None = None, *, lengths: Tensor | None = None):
+    def forward(self, input, hx: tuple[Tensor, Tensor] | None = None, *, lengths: Tensor | None = None,
+                resets: Tensor | None = None, masks: dict | None = None):
+        """``resets``: bool ``(T, B)`` (``(B, T)`` with batch_first, ``(T,)`` unbatched; time-major ``(T, B)``
+        for a PackedSequence): where true, the state entering step t is zeroed (the reverse direction
+        zeroes its state entering step t-1, see :func:`lstmkit.ops.functional._reverse_resets`).
+        ``masks``: optional ``{(layer, direction): {...}}`` replacing the randomly drawn variant masks
+        (see :func:`lstmkit.ops.functional.lstm`) — for tests and exact replays."""
         packed = isinstance(input, PackedSequence)
         if packed:
             if lengths is not None:
@@ -122,6 +151,8 @@ class LSTM(nn.Module):
         steps, batch = input.shape[0], input.shape[1]
         if lengths is not None:
             lengths = check_lengths(lengths, batch, steps)
+        if resets is not None:
+            resets = check_resets(resets, steps, batch, batch_first, unbatched)
 
         num_states = self.num_layers * (2 if self.bidirectional else 1)
         real_hidden = self.proj_size or self.hidden_size
@@ -141,7 +172,7 @@ class LSTM(nn.Module):
         output, (h_n, c_n) = lstm(
             input, (h0, c0), self.all_weights, num_layers=self.num_layers, bidirectional=self.bidirectional,
             has_biases=self.bias, has_proj=self.proj_size > 0, dropout=self.dropout, training=self.training,
-            lengths=lengths, backend=self.backend,
+            lengths=lengths, backend=self.backend, variant=self.variant, resets=resets, masks=masks,
         )
         if packed:
             return pack_padded_sequence(output, lengths, enforce_sorted=False), (h_n, c_n)
@@ -156,23 +187,33 @@ class LSTMCell(nn.Module):
     """One LSTM step with the contract of ``torch.nn.LSTMCell``: ``forward(input, hx=None) -> (h_1, c_1)``.
 
     ``input`` is ``(B, I)`` or unbatched ``(I,)``; ``hx`` is ``(h_0, c_0)``, each ``(B, H)`` or ``(H,)``.
+    Takes the variant options of :class:`LSTM`; a cell sees one step, so its recurrent-dropout and
+    DropConnect masks are drawn anew at every call (pass ``masks=`` to hold them over a sequence).
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *,
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", layer_norm: bool = False, zoneout_cell: float = 0.0,
+                 zoneout_hidden: float = 0.0, recurrent_dropout: float = 0.0, weight_drop: float = 0.0,
+                 forget_bias: float = 0.0) -> None:
         super().__init__()
         check_module_args(input_size, hidden_size, 1, 0.0, 0)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.backend = _check_backend(backend)
+        self.variant = make_variant(layer_norm, zoneout_cell, zoneout_hidden, recurrent_dropout, weight_drop)
+        self.forget_bias = check_forget_bias(forget_bias, bias)
         factory = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **factory))
+        shapes = {"weight_ih": (4 * hidden_size, input_size), "weight_hh": (4 * hidden_size, hidden_size)}
         if bias:
-            self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size, **factory))
-            self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size, **factory))
-        else:
+            shapes |= {"bias_ih": (4 * hidden_size,), "bias_hh": (4 * hidden_size,)}
+        if layer_norm:
+            shapes |= {"layer_norm_ih": (4 * hidden_size,), "layer_norm_hh": (4 * hidden_size,),
+                       "layer_norm_c_weight": (hidden_size,), "layer_norm_c_bias": (hidden_size,)}
+        for name, shape in shapes.items():
+            self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
+        if not bias:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        self._weight_names = [list(shapes)]
         self.reset_parameters()
 
     reset_parameters = LSTM.reset_parameters
@@ -181,9 +222,14 @@ class LSTMCell(nn.Module):
         s = f"{self.input_size}, {self.hidden_size}"
         if not self.bias:
             s += ", bias=False"
-        return s + (f", backend={self.backend!r}" if self.backend != "auto" else "")
+        s += f", backend={self.backend!r}" if self.backend != "auto" else ""
+        s += f", forget_bias={self.forget_bias}" if self.forget_bias else ""
+        return s + "".join(f", {k}={v!r}" for k, v in vars(self.variant).items() if v)
 
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None, *,
+                masks: dict | None = None) -> tuple[Tensor, Tensor]:
+        """``masks``: optional ``{name: tensor}`` replacing drawn masks: ``zoneout_c``/``zoneout_h`` (B, H),
+        ``dropout_mask`` (B, H), ``weight_drop`` (4H, H)."""
         check_input(input, self.weight_ih, self.input_size, (1, 2))
         unbatched = input.dim() == 1
         if unbatched:
@@ -200,8 +246,32 @@ class LSTMCell(nn.Module):
             check_state("hx[1] (c_0)", c0, shape, input)
             if unbatched:
                 h0, c0 = h0.unsqueeze(0), c0.unsqueeze(0)
-        h1, c1 = lstm_cell(input, (h0, c0), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
-                           backend=self.backend)
+        weights = [[getattr(self, name) for name in self._weight_names[0]]]
+        if masks:  # a one-step sequence: zoneout masks gain the time dimension
+            masks = {(0, 0): {k: v.unsqueeze(0) if k.startswith("zoneout") else v for k, v in masks.items()}}
+        _, (h1, c1) = lstm(input.unsqueeze(0), (h0.unsqueeze(0), c0.unsqueeze(0)), weights, num_layers=1,
+                           bidirectional=False, has_biases=self.bias, has_proj=False, training=self.training,
+                           backend=self.backend, variant=self.variant, masks=masks)
+        h1, c1 = h1[0], c1[0]
         if unbatched:
             return h1.squeeze(0), c1.squeeze(0)
         return h1, c1
+
+
+def reset_lstm_parameters(module: nn.Module, hidden_size: int, forget_bias: float) -> None:
+    """torch's LSTM initialisation for torch's parameters (U(-1/sqrt(H), 1/sqrt(H)), in registration
+    order, so a seed gives torch's numbers); LayerNorm gains 1, biases 0; forget-gate bias split evenly
+    between ``bias_ih`` and ``bias_hh`` so that their sum is ``forget_bias`` (when non-zero)."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    with torch.no_grad():
+        for name, weight in module.named_parameters():
+            if name.startswith("layer_norm_c_bias"):
+                weight.zero_()
+            elif name.startswith("layer_norm"):
+                weight.fill_(1.0)
+            else:
+                weight.uniform_(-bound, bound)
+        if forget_bias:
+            for name, weight in module.named_parameters():
+                if name.startswith(("bias_ih", "bias_hh")):
+                    weight[hidden_size : 2 * hidden_size] = forget_bias / 2

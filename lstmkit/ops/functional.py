@@ -14,44 +14,41 @@ Backends:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.ops.recurrence import _BACKENDS, recurrence
+from lstmkit.ops.recurrence import _BACKENDS, _VARIANT_BACKENDS, recurrence, variant_recurrence
+from lstmkit.ops.variants import EPS
 
 BACKEND_NAMES = ("auto", "aten", "reference", "triton")
 
 
-def resolve_backend(
-    backend: str, device: torch.device, *, has_proj: bool = False, unsupported_by_aten: str | None = None
-) -> str:
-    """Map a requested backend to the one that runs; ``unsupported_by_aten`` names a feature aten lacks."""
+def resolve_backend(backend: str, device: torch.device, *, has_proj: bool = False, variant: str | None = None) -> str:
+    """Map a requested backend to the one that runs. ``variant`` describes the non-vanilla options in use."""
     if backend not in BACKEND_NAMES:
         raise ValueError(f"backend: expected one of {list(BACKEND_NAMES)}, got {backend!r}")
+
+    def why_not(name: str) -> str | None:
+        if name == "aten":
+            return f"aten runs vanilla LSTMs only, not {variant}" if variant else None
+        table = _VARIANT_BACKENDS if variant else _BACKENDS
+        if name not in table:
+            return (f"{name} is not available here" + (f" for {variant}" if variant else "")
+                    + " (the triton backend needs the triton package and a CUDA device, or TRITON_INTERPRET=1)")
+        return table[name].unsupported(device=device, has_proj=has_proj)
+
     if backend == "auto":
-        if device.type == "cuda" and "triton" in _BACKENDS:
-            if not _BACKENDS["triton"].unsupported(device=device, has_proj=has_proj):
-                return "triton"
-        if unsupported_by_aten is None and not torch.compiler.is_compiling():
-            return "aten"
-        return "reference"
-    if backend == "aten":
-        if unsupported_by_aten is not None:
-            raise ValueError(
-                f"backend='aten' cannot run this configuration ({unsupported_by_aten}); "
-                "use backend='reference' or 'auto'"
-            )
-        return backend
-    if backend not in _BACKENDS:
-        raise ValueError(
-            f"backend={backend!r} is not available here (available: aten, {', '.join(sorted(_BACKENDS))}); "
-            "the triton backend needs the triton package and a CUDA device, or TRITON_INTERPRET=1"
-        )
-    reason = _BACKENDS[backend].unsupported(device=device, has_proj=has_proj)
+        # inductor cannot compile aten's oneDNN LSTM, so aten is skipped under torch.compile
+        candidates = ["triton"] if device.type == "cuda" else []
+        candidates += [] if torch.compiler.is_compiling() else ["aten"]
+        return next(name for name in [*candidates, "reference"] if why_not(name) is None)
+    reason = why_not(backend)
     if reason:
-        raise ValueError(f"backend={backend!r} cannot run this configuration: {reason}")
+        raise ValueError(f"backend={backend!r} cannot run this configuration: {reason}; use 'auto' or 'reference'")
     return backend
 
 
@@ -84,10 +81,52 @@ def _aten_lstm(input, hx, flat_weights, has_biases, num_layers, dropout, trainin
     return out, (h_n.index_select(1, packed.unsorted_indices), c_n.index_select(1, packed.unsorted_indices))
 
 
+@dataclass(frozen=True)
+class Variant:
+    """The options of DESIGN §4 (rates are probabilities). All zero/False is the vanilla LSTM."""
+
+    layer_norm: bool = False  # LN of both gate pre-activations (gain only) and of c (gain and bias)
+    zoneout_cell: float = 0.0  # probability of keeping the previous c, per element and step (training)
+    zoneout_hidden: float = 0.0  # same for h
+    recurrent_dropout: float = 0.0  # one mask per sequence on h_{t-1} in the recurrent matmul only
+    weight_drop: float = 0.0  # DropConnect on W_hh, one mask per forward call
+
+    def describe(self) -> str | None:
+        """None for a vanilla LSTM, else the active options (used in error messages)."""
+        active = [f"{k}={v}" for k, v in vars(self).items() if v]
+        return ", ".join(active) or None
+
+
+VANILLA = Variant()
+
+
+def _step_masks(variant: Variant, training: bool, steps, batch, hid, real, like: Tensor) -> dict:
+    """Zoneout and recurrent-dropout inputs for one layer/direction, drawn with torch's RNG in training."""
+    out = {}
+    for key, rate, width in (("zoneout_c", variant.zoneout_cell, hid), ("zoneout_h", variant.zoneout_hidden, real)):
+        if rate > 0:
+            shape = (steps, batch, width)
+            out[key] = (torch.bernoulli(like.new_full(shape, rate)) if training
+                        else like.new_full((1, 1, 1), rate).expand(shape))
+    if variant.recurrent_dropout > 0 and training:
+        keep = 1 - variant.recurrent_dropout
+        out["dropout_mask"] = torch.bernoulli(like.new_full((batch, real), keep)) / keep
+    return out
+
+
+def _reverse_resets(resets: Tensor, rev_idx: Tensor | None) -> Tensor:
+    """Resets for the reverse direction: its state is zeroed on entering step t-1 when resets[t] (an
+    episode boundary between t-1 and t), i.e. shifted by one step, then put in processing order."""
+    shifted = torch.cat([resets[1:], torch.zeros_like(resets[:1])])
+    if rev_idx is None:
+        return shifted.flip(0)
+    return shifted.gather(0, rev_idx)
+
+
 def lstm(
     input: Tensor,  # (T, B, I)
     hx: tuple[Tensor, Tensor],  # h0 (L*D, B, R), c0 (L*D, B, H)
-    weights: list[tuple[Tensor, ...]],  # per layer and direction: (w_ih, w_hh, [b_ih, b_hh], [w_hr])
+    weights: list[tuple[Tensor, ...]],  # per layer/direction: w_ih, w_hh, [b_ih, b_hh], [w_hr], [4 LN tensors]
     *,
     num_layers: int,
     bidirectional: bool,
@@ -97,21 +136,31 @@ def lstm(
     training: bool = False,
     lengths: Tensor | None = None,  # (B,) valid steps per sequence, 1 <= len <= T
     backend: str = "auto",
+    variant: Variant = VANILLA,
+    resets: Tensor | None = None,  # (T, B) bool: zero the state entering step t
+    masks: dict | None = None,  # {(layer, direction): {name: tensor}} overrides drawn masks (tests, replay)
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """Multi-layer LSTM over padded time-major input; outputs past each length are zero."""
-    backend = resolve_backend(backend, input.device, has_proj=has_proj)
+    """Multi-layer LSTM over padded time-major input; outputs past each length are zero.
+
+    ``masks`` entries (batch in input order, time in processing order — reversed for direction 1):
+    ``zoneout_c (T,B,H)``, ``zoneout_h (T,B,R)`` (1 keeps the previous value), ``dropout_mask (B,R)``
+    (already scaled), ``weight_drop (4H,R)`` (multiplies W_hh, already scaled).
+    """
+    needs_variant = variant.describe() or ("resets" if resets is not None else None)
+    backend = resolve_backend(backend, input.device, has_proj=has_proj, variant=needs_variant)
     if backend == "aten":
         flat = [w for layer in weights for w in layer]
         return _aten_lstm(input, hx, flat, has_biases, num_layers, dropout, training, bidirectional, lengths)
 
     h0, c0 = hx
-    steps = input.shape[0]
+    steps, batch = input.shape[:2]
     num_dirs = 2 if bidirectional else 1
     rev_idx = order = None
     if lengths is not None:
         lengths = lengths.to(input.device, torch.int64)
         lengths, order = lengths.sort(descending=True, stable=True)
         input, h0, c0 = input.index_select(1, order), h0.index_select(1, order), c0.index_select(1, order)
+        resets = resets.index_select(1, order) if resets is not None else None
         rev_idx = _reverse_index(lengths, steps) if bidirectional else None
 
     h_n, c_n = [], []
@@ -122,14 +171,16 @@ def lstm(
             k = layer * num_dirs + direction
             w_ih, w_hh, *rest = weights[k]
             bias = rest[0] + rest[1] if has_biases else None
-            w_hr = rest[-1] if has_proj else None
+            w_hr = rest[2 if has_biases else 0] if has_proj else None
             x_dir = x if direction == 0 else _reverse(x, rev_idx)
-            pre = F.linear(x_dir, w_ih, bias)
+            pre = F.linear(x_dir, w_ih, None if variant.layer_norm else bias)
             dt = pre.dtype  # differs from the weights' under autocast
-            y, h, c = recurrence(
-                backend, pre, w_hh.to(dt), h0[k].to(dt), c0[k].to(dt), None if w_hr is None else w_hr.to(dt),
-                lengths,
-            )
+            args = (w_hh.to(dt), h0[k].to(dt), c0[k].to(dt), None if w_hr is None else w_hr.to(dt), lengths)
+            if needs_variant is None:
+                y, h, c = recurrence(backend, pre, *args)
+            else:
+                y, h, c = _variant_layer(backend, variant, pre, bias, args, rest[-4:], resets, rev_idx, direction,
+                                         training, (masks or {}).get((layer, direction)), order)
             outputs.append(y if direction == 0 else _reverse(y, rev_idx))
             h_n.append(h)
             c_n.append(c)
@@ -145,22 +196,28 @@ def lstm(
     return x, (h_n, c_n)
 
 
-def lstm_cell(
-    input: Tensor,  # (B, I)
-    hx: tuple[Tensor, Tensor],  # (B, H) each
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor | None,
-    b_hh: Tensor | None,
-    *,
-    backend: str = "auto",
-) -> tuple[Tensor, Tensor]:
-    """One LSTM step; returns ``(h_1, c_1)``."""
-    backend = resolve_backend(backend, input.device)
-    if backend == "aten":
-        return torch._VF.lstm_cell(input, hx, w_ih, w_hh, b_ih, b_hh)
-    bias = b_ih + b_hh if b_ih is not None else None
-    pre = F.linear(input, w_ih, bias).unsqueeze(0)
-    dt = pre.dtype
-    _, h1, c1 = recurrence(backend, pre, w_hh.to(dt), hx[0].to(dt), hx[1].to(dt), None, None)
-    return h1, c1
+def _variant_layer(backend, variant, pre, bias, args, ln, resets, rev_idx, direction, training, given, order):
+    """One layer/direction of a variant LSTM: input LayerNorm, DropConnect and masks, then the recurrence."""
+    w_hh, h0, c0, w_hr, lengths = args
+    steps, batch, four_h = pre.shape
+    ln_h = ln_c = ln_c_bias = None
+    if variant.layer_norm:
+        ln_ih, ln_h, ln_c, ln_c_bias = (t.to(pre.dtype) for t in ln)
+        pre = F.layer_norm(pre, (four_h,), ln_ih, None, EPS)
+        if bias is not None:
+            pre = pre + bias.to(pre.dtype)
+    given = dict(given or {})
+    if order is not None:  # user masks are in input batch order
+        for key in ("zoneout_c", "zoneout_h", "dropout_mask"):
+            if key in given:
+                given[key] = given[key].index_select(-2 if key != "dropout_mask" else 0, order)
+    if "weight_drop" in given:
+        w_hh = w_hh * given.pop("weight_drop").to(w_hh.dtype)
+    elif variant.weight_drop > 0 and training:
+        w_hh = F.dropout(w_hh, variant.weight_drop, training=True)
+    drawn = _step_masks(variant, training, steps, batch, four_h // 4, h0.shape[1], pre)
+    extras = {**drawn, **{k: v.to(pre.dtype) for k, v in given.items()}}
+    if resets is not None:
+        extras["resets"] = resets if direction == 0 else _reverse_resets(resets, rev_idx)
+    return variant_recurrence(backend, pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight=ln_h, ln_c_weight=ln_c,
+                              ln_c_bias=ln_c_bias, **extras)

@@ -145,3 +145,92 @@ def recurrence(
 
 
 register_backend("reference", reference.recurrence_forward, reference.recurrence_backward)
+
+
+# ---- variants (DESIGN §4): LayerNorm, zoneout, recurrent dropout, resets -------------------------
+# One op family whose extra inputs are all optional; each backend that implements the variants
+# registers its pair here. Signatures: lstmkit.ops.variants.variant_forward / variant_backward.
+_VARIANT_BACKENDS: dict[str, RecurrenceBackend] = {}
+VARIANT_INPUTS = ("ln_h_weight", "ln_c_weight", "ln_c_bias", "zoneout_c", "zoneout_h", "dropout_mask", "resets")
+
+
+def register_variant_backend(name: str, forward_fn: Callable, backward_fn: Callable,
+                             unsupported: Callable = _supports_everything) -> None:
+    """Register the variant recurrence of backend ``name`` as custom ops ``lstmkit::{name}_variant_*``."""
+
+    @torch.library.custom_op(f"lstmkit::{name}_variant_fwd", mutates_args=())
+    def fwd(
+        pre: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, w_hr: Tensor | None, lengths: Tensor | None,
+        ln_h_weight: Tensor | None, ln_c_weight: Tensor | None, ln_c_bias: Tensor | None,
+        zoneout_c: Tensor | None, zoneout_h: Tensor | None, dropout_mask: Tensor | None, resets: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        y, h_n, c_n, gates, cells = forward_fn(pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight, ln_c_weight,
+                                               ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
+        return y.contiguous(), h_n.clone(), c_n.clone(), gates.contiguous(), cells.contiguous()
+
+    @fwd.register_fake
+    def _(pre, w_hh, h0, c0, *rest):
+        steps, batch, four_h = pre.shape
+        return (pre.new_empty(steps, batch, h0.shape[1]), pre.new_empty(batch, h0.shape[1]),
+                pre.new_empty(batch, four_h // 4), pre.new_empty(steps, batch, four_h),
+                pre.new_empty(steps, batch, four_h // 4))
+
+    @torch.library.custom_op(f"lstmkit::{name}_variant_bwd", mutates_args=())
+    def bwd(
+        grad_y: Tensor, grad_h_n: Tensor, grad_c_n: Tensor, gates: Tensor, cells: Tensor, y: Tensor,
+        w_hh: Tensor, h0: Tensor, c0: Tensor, w_hr: Tensor | None, lengths: Tensor | None,
+        ln_h_weight: Tensor | None, ln_c_weight: Tensor | None, ln_c_bias: Tensor | None,
+        zoneout_c: Tensor | None, zoneout_h: Tensor | None, dropout_mask: Tensor | None, resets: Tensor | None,
+    ) -> list[Tensor]:
+        grads = backward_fn(grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths,
+                            ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
+        return [_empty_like_none(g, gates) for g in grads]
+
+    @bwd.register_fake
+    def _(grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths, ln_h, ln_c, ln_c_b, *rest):
+        like = [gates, w_hh, h0, c0, w_hr, ln_h, ln_c, ln_c_b]
+        return [torch.empty_like(t) if t is not None else gates.new_empty(0) for t in like]
+
+    _VARIANT_BACKENDS[name] = RecurrenceBackend(name, fwd, bwd, unsupported)
+
+
+class LSTMVariantRecurrence(torch.autograd.Function):
+    """Differentiable variant recurrence; saves what :class:`LSTMRecurrence` saves plus the variant inputs."""
+
+    @staticmethod
+    def forward(ctx, backend, pre, w_hh, h0, c0, w_hr, lengths, *extras):
+        y, h_n, c_n, gates, cells = _VARIANT_BACKENDS[backend].forward(pre, w_hh, h0, c0, w_hr, lengths, *extras)
+        ctx.backend = backend
+        ctx.present = [t is not None for t in (w_hr, *extras[:3])]  # which optional inputs take gradients
+        ctx.save_for_backward(gates, cells, y, w_hh, h0, c0, w_hr, lengths, *extras)
+        return y, h_n, c_n
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_h_n, grad_c_n):
+        gates, cells, y, w_hh, h0, c0, w_hr, lengths, *extras = ctx.saved_tensors
+        grad_y = torch.zeros_like(y) if grad_y is None else grad_y.contiguous()
+        grad_h_n = torch.zeros_like(h0) if grad_h_n is None else grad_h_n.contiguous()
+        grad_c_n = torch.zeros_like(c0) if grad_c_n is None else grad_c_n.contiguous()
+        d_pre, d_w_hh, d_h0, d_c0, *optional = _VARIANT_BACKENDS[ctx.backend].backward(
+            grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths, *extras
+        )
+        d_w_hr, d_ln_h, d_ln_c, d_ln_c_bias = (g if keep else None for g, keep in zip(optional, ctx.present))
+        return (None, d_pre, d_w_hh, d_h0, d_c0, d_w_hr, None, d_ln_h, d_ln_c, d_ln_c_bias, None, None, None, None)
+
+
+def variant_recurrence(backend: str, pre, w_hh, h0, c0, w_hr=None, lengths=None, **extras):
+    """Like :func:`recurrence` with the optional variant inputs named in ``VARIANT_INPUTS``."""
+    unknown = set(extras) - set(VARIANT_INPUTS)
+    if unknown:
+        raise TypeError(f"variant_recurrence: unexpected inputs {sorted(unknown)}; expected {VARIANT_INPUTS}")
+    return LSTMVariantRecurrence.apply(backend, pre, w_hh, h0, c0, w_hr, lengths,
+                                       *(extras.get(k) for k in VARIANT_INPUTS))
+
+
+def _register_reference_variants() -> None:
+    from lstmkit.ops import variants
+
+    register_variant_backend("reference", variants.variant_forward, variants.variant_backward)
+
+
+_register_reference_variants()

@@ -1,0 +1,180 @@
+"""Reference recurrence for the LSTM variants cuDNN cannot run (DESIGN §4), hand-written backward.
+
+One step, for the rows still inside their sequence (``~`` marks the state entering the step, zeroed
+where ``resets[t]``; ``m`` the recurrent-dropout mask; ``z`` zoneout masks in training, the rates
+themselves in eval)::
+
+    h~, c~ = (0, 0) if resets[t] else (h_{t-1}, c_{t-1})
+    r      = (m ⊙ h~) W_hhᵀ                          # (B, 4H)
+    a      = pre_t + LN_h(r)                         # pre_t = LN_x(x_t W_ihᵀ) + b, done by the caller
+    ĉ      = f ⊙ c~ + i ⊙ g
+    c_t    = z_c ⊙ c~ + (1 - z_c) ⊙ ĉ                 # the unnormalised c_t is carried
+    ĥ      = (o ⊙ tanh(LN_c(c_t))) [W_hrᵀ]
+    h_t    = z_h ⊙ h~ + (1 - z_h) ⊙ ĥ = y_t
+
+``LN_h`` has a gain only (the bias b plays that role), ``LN_c`` a gain and a bias; ε = 1e-5. Every
+feature is optional (``None``). Backward recomputes ``r`` for all steps with one GEMM, and returns
+the weight gradients as GEMMs/reductions after the loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lstmkit.ops.reference import batch_sizes_from_lengths, last_step
+
+EPS = 1e-5
+
+
+def _normalize(x: Tensor) -> tuple[Tensor, Tensor]:
+    """(x - mean) * rstd over the last dim, and rstd (keepdim)."""
+    var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
+    rstd = torch.rsqrt(var + EPS)
+    return (x - mean) * rstd, rstd
+
+
+def _layer_norm_backward(grad_xhat: Tensor, xhat: Tensor, rstd: Tensor) -> Tensor:
+    """Gradient through x -> xhat = (x - mean) * rstd, given dL/dxhat (gain already applied)."""
+    return rstd * (grad_xhat - grad_xhat.mean(-1, keepdim=True) - xhat * (grad_xhat * xhat).mean(-1, keepdim=True))
+
+
+def _entering_states(y: Tensor, cells: Tensor, h0: Tensor, c0: Tensor, resets: Tensor | None):
+    """h~ and c~ for every step (T, B, ·): the previous states, zeroed where resets."""
+    h_before = torch.cat([h0.unsqueeze(0), y[:-1]])
+    c_before = torch.cat([c0.unsqueeze(0), cells[:-1]])
+    if resets is not None:
+        keep = (~resets).unsqueeze(-1).to(y.dtype)
+        h_before, c_before = h_before * keep, c_before * keep
+    return h_before, c_before
+
+
+def variant_forward(
+    pre: Tensor,  # (T, B, 4H): LN_x(x W_ihᵀ) + b
+    w_hh: Tensor,  # (4H, R)
+    h0: Tensor,  # (B, R)
+    c0: Tensor,  # (B, H)
+    w_hr: Tensor | None,  # (R, H)
+    lengths: Tensor | None,  # (B,) sorted non-increasing
+    ln_h_weight: Tensor | None,  # (4H,)
+    ln_c_weight: Tensor | None,  # (H,)
+    ln_c_bias: Tensor | None,  # (H,)
+    zoneout_c: Tensor | None,  # (T, B, H) probabilities of keeping c~ (0/1 masks in training)
+    zoneout_h: Tensor | None,  # (T, B, R)
+    dropout_mask: Tensor | None,  # (B, R) recurrent dropout, values 0 or 1/(1-p)
+    resets: Tensor | None,  # (T, B) bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Returns ``y, h_n, c_n, gates (activated, T,B,4H), cells (carried c_t, T,B,H)``."""
+    steps, batch, four_h = pre.shape
+    hid = four_h // 4
+    y = pre.new_zeros(steps, batch, h0.shape[1])
+    gates = pre.new_zeros(steps, batch, four_h)
+    cells = pre.new_zeros(steps, batch, hid)
+    h_prev, c_prev = h0, c0
+    for t, n in enumerate(batch_sizes_from_lengths(lengths, steps, batch)):
+        h_in, c_in = h_prev[:n], c_prev[:n]
+        if resets is not None:
+            keep = (~resets[t, :n]).unsqueeze(-1).to(pre.dtype)
+            h_in, c_in = h_in * keep, c_in * keep
+        r = (h_in * dropout_mask[:n] if dropout_mask is not None else h_in) @ w_hh.t()
+        if ln_h_weight is not None:
+            r = F.layer_norm(r, (four_h,), ln_h_weight, None, EPS)
+        a = gates[t, :n]
+        torch.add(pre[t, :n], r, out=a)
+        a[:, : 2 * hid].sigmoid_()
+        a[:, 2 * hid : 3 * hid].tanh_()
+        a[:, 3 * hid :].sigmoid_()
+        i, f, g, o = a.split(hid, dim=-1)
+        c = f * c_in + i * g
+        if zoneout_c is not None:
+            c = torch.lerp(c, c_in, zoneout_c[t, :n])
+        cells[t, :n] = c
+        if ln_c_weight is not None:
+            c = F.layer_norm(c, (hid,), ln_c_weight, ln_c_bias, EPS)
+        h = o * c.tanh()
+        if w_hr is not None:
+            h = h @ w_hr.t()
+        if zoneout_h is not None:
+            h = torch.lerp(h, h_in, zoneout_h[t, :n])
+        y[t, :n] = h
+        h_prev, c_prev = y[t], cells[t]
+    return y, last_step(y, lengths), last_step(cells, lengths), gates, cells
+
+
+def variant_backward(
+    grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths,
+    ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets,
+):
+    """Returns ``d_pre, d_w_hh, d_h0, d_c0, d_w_hr, d_ln_h_weight, d_ln_c_weight, d_ln_c_bias``
+    (``None`` for the features not in use)."""
+    steps, batch, four_h = gates.shape
+    hid = four_h // 4
+    i, f, g, o = gates.split(hid, dim=-1)
+    h_in, c_in = _entering_states(y, cells, h0, c0, resets)
+    h_dropped = h_in * dropout_mask if dropout_mask is not None else h_in
+    if ln_h_weight is not None:  # recompute the recurrent matmul for all steps at once
+        r_hat, r_rstd = _normalize(h_dropped @ w_hh.t())
+    if ln_c_weight is not None:
+        c_hat, c_rstd = _normalize(cells)
+        c_norm = c_hat * ln_c_weight + ln_c_bias
+    else:
+        c_norm = cells
+    tanh_c = c_norm.tanh()
+    coef_o = tanh_c * o * (1 - o)
+    coef_c = o * (1 - tanh_c * tanh_c)
+    keep_c = 1 - zoneout_c if zoneout_c is not None else None
+    keep_h = 1 - zoneout_h if zoneout_h is not None else None
+    coef_ifg = torch.cat([g * i * (1 - i), c_in * f * (1 - f), i * (1 - g * g)], dim=-1)
+
+    d_pre = torch.zeros_like(gates)
+    d_r = torch.zeros_like(gates) if ln_h_weight is not None else d_pre
+    d_c_norm = torch.zeros_like(cells) if ln_c_weight is not None else None
+    d_hidden = torch.zeros_like(y) if w_hr is not None else None
+    d_h, d_c = grad_h_n.clone(), grad_c_n.clone()
+    sizes = batch_sizes_from_lengths(lengths, steps, batch)
+    for t in range(steps - 1, -1, -1):
+        n = sizes[t]
+        dh = d_h[:n] + grad_y[t, :n]
+        carry_h = dh * zoneout_h[t, :n] if zoneout_h is not None else None
+        dh_hat = dh * keep_h[t, :n] if zoneout_h is not None else dh
+        if w_hr is not None:
+            d_hidden[t, :n] = dh_hat
+            dh_hat = dh_hat @ w_hr
+        da = d_pre[t, :n]
+        torch.mul(dh_hat, coef_o[t, :n], out=da[:, 3 * hid :])
+        dcn = dh_hat * coef_c[t, :n]
+        if ln_c_weight is not None:
+            d_c_norm[t, :n] = dcn
+            dcn = _layer_norm_backward(dcn * ln_c_weight, c_hat[t, :n], c_rstd[t, :n])
+        dc = d_c[:n] + dcn
+        carry_c = dc * zoneout_c[t, :n] if zoneout_c is not None else torch.zeros_like(dc)
+        dc_hat = dc * keep_c[t, :n] if zoneout_c is not None else dc
+        torch.mul(coef_ifg[t, :n].view(n, 3, hid), dc_hat.unsqueeze(1), out=da[:, : 3 * hid].view(n, 3, hid))
+        carry_c += dc_hat * f[t, :n]
+        dr = da
+        if ln_h_weight is not None:
+            dr = d_r[t, :n]
+            dr.copy_(_layer_norm_backward(da * ln_h_weight, r_hat[t, :n], r_rstd[t, :n]))
+        dh_prev = dr @ w_hh
+        if dropout_mask is not None:
+            dh_prev = dh_prev * dropout_mask[:n]
+        if carry_h is not None:
+            dh_prev = dh_prev + carry_h
+        if resets is not None:
+            keep = (~resets[t, :n]).unsqueeze(-1).to(dh_prev.dtype)
+            dh_prev, carry_c = dh_prev * keep, carry_c * keep
+        d_h[:n] = dh_prev
+        d_c[:n] = carry_c
+
+    d_w_hh = d_r.reshape(-1, four_h).t() @ h_dropped.reshape(-1, h_dropped.shape[-1])
+    d_w_hr = d_ln_h = d_ln_c = d_ln_c_bias = None
+    if w_hr is not None:
+        hidden = o * tanh_c
+        d_w_hr = d_hidden.reshape(-1, d_hidden.shape[-1]).t() @ hidden.reshape(-1, hid)
+    if ln_h_weight is not None:
+        d_ln_h = (d_pre * r_hat).sum((0, 1))
+    if ln_c_weight is not None:
+        d_ln_c = (d_c_norm * c_hat).sum((0, 1))
+        d_ln_c_bias = d_c_norm.sum((0, 1))
+    return d_pre, d_w_hh, d_h, d_c, d_w_hr, d_ln_h, d_ln_c, d_ln_c_bias
