@@ -1,12 +1,15 @@
 """Benchmark lstmkit's LSTM backends against torch.nn.LSTM measured in the same run.
 
 Prints, per shape and backend, the median milliseconds of forward (under no_grad) and of
-forward+backward, and the ratio to torch.nn.LSTM. ``loop`` is the same LSTM written as an autograd
-loop over time (what the reference backend's hand-written backward replaces).
+forward+backward, and the ratio to torch.nn.LSTM. ``loop`` is the same LSTM (with ``--variant``'s options)
+written as an autograd loop over time (what the reference backend's hand-written backward replaces).
+With ``--variant``, lstmkit's contenders run that variant in training mode while torch.nn.LSTM stays
+the vanilla LSTM (cuDNN/oneDNN cannot run the variants): the ratio is the price of the variant.
 
     python scripts/bench_lstm.py                         # CPU, fp32, default shapes
     python scripts/bench_lstm.py --device cuda --dtype bfloat16 --cuda-graphs
     python scripts/bench_lstm.py --shapes 32x100x256x256 --backend reference --repeats 20
+    python scripts/bench_lstm.py --shapes 32x100x256x256 --variant layer_norm
 """
 
 from __future__ import annotations
@@ -20,19 +23,49 @@ import torch
 
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends
+from lstmkit.ops.recurrence import _VARIANT_BACKENDS
+
+VARIANTS = {
+    "none": {},
+    "layer_norm": dict(layer_norm=True),
+    "zoneout": dict(zoneout_cell=0.1, zoneout_hidden=0.1),
+    "recurrent_dropout": dict(recurrent_dropout=0.25),
+    "weight_drop": dict(weight_drop=0.5),
+    "all": dict(layer_norm=True, zoneout_cell=0.1, zoneout_hidden=0.1, recurrent_dropout=0.25, weight_drop=0.5),
+}
 
 
-def loop_lstm(lstm: torch.nn.LSTM, x: torch.Tensor) -> torch.Tensor:
-    """One-layer LSTM as a plain autograd loop over time (the baseline a hand-written backward beats)."""
-    w_ih, w_hh, b_ih, b_hh = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0
-    pre = torch.nn.functional.linear(x, w_ih, b_ih + b_hh)
+def _ln(v, gain, bias=None):
+    return torch.nn.functional.layer_norm(v, v.shape[-1:], gain, bias, 1e-5)
+
+
+def loop_lstm(lstm: LSTM, x: torch.Tensor) -> torch.Tensor:
+    """One-layer LSTM (with ``lstm``'s variant options, training mode) as a plain autograd loop over
+    time: the baseline that a hand-written backward beats."""
+    v = lstm.variant
+    w_hh = lstm.weight_hh_l0
+    if v.weight_drop:
+        w_hh = torch.nn.functional.dropout(w_hh, v.weight_drop)
+    pre = x @ lstm.weight_ih_l0.t()
+    bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
+    pre = _ln(pre, lstm.layer_norm_ih_l0) + bias if v.layer_norm else pre + bias
     h = x.new_zeros(x.shape[1], lstm.hidden_size)
     c = torch.zeros_like(h)
+    keep = 1 - v.recurrent_dropout
+    mask = torch.bernoulli(torch.full_like(h, keep)) / keep if v.recurrent_dropout else None
     outs = []
     for t in range(x.shape[0]):
-        i, f, g, o = (pre[t] + h @ w_hh.t()).chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
+        r = (h * mask if mask is not None else h) @ w_hh.t()
+        a = pre[t] + (_ln(r, lstm.layer_norm_hh_l0) if v.layer_norm else r)
+        i, f, g, o = a.chunk(4, dim=-1)
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        if v.zoneout_cell:
+            c_new = torch.lerp(c_new, c, torch.bernoulli(torch.full_like(c, v.zoneout_cell)))
+        c_out = _ln(c_new, lstm.layer_norm_c_weight_l0, lstm.layer_norm_c_bias_l0) if v.layer_norm else c_new
+        h_new = torch.sigmoid(o) * torch.tanh(c_out)
+        if v.zoneout_hidden:
+            h_new = torch.lerp(h_new, h, torch.bernoulli(torch.full_like(h, v.zoneout_hidden)))
+        h, c = h_new, c_new
         outs.append(h)
     return torch.stack(outs)
 
@@ -55,14 +88,16 @@ def median_ms(fn, device, repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM):
-    """A callable ``x -> output`` for one contender, with the baseline's weights."""
+def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM, variant: dict):
+    """A callable ``x -> output`` for one contender, with the baseline's weights (torch.nn.LSTM is
+    always the vanilla LSTM; the others run ``variant``, in training mode)."""
     if backend == "torch.nn.LSTM":
         return lambda x: baseline(x)[0]
+    ours = LSTM(shape[2], shape[3], backend="reference" if backend == "loop" else backend, device=device,
+                dtype=dtype, **variant)
+    ours.load_state_dict(baseline.state_dict(), strict=False)
     if backend == "loop":
-        return lambda x: loop_lstm(baseline, x)
-    ours = LSTM(shape[2], shape[3], backend=backend, device=device, dtype=dtype)
-    ours.load_state_dict(baseline.state_dict())
+        return lambda x: loop_lstm(ours, x)
     return lambda x: ours(x)[0]
 
 
@@ -82,7 +117,7 @@ def time_contender(fn, x, grad, device, repeats, warmup, cuda_graphs):
     return median_ms(fwd, device, repeats, warmup), median_ms(fwd_bwd, device, repeats, warmup)
 
 
-def bench_shape(shape, backends, dtype, device, repeats, warmup, cuda_graphs):
+def bench_shape(shape, backends, dtype, device, repeats, warmup, cuda_graphs, variant):
     batch, steps, inp, hid = shape
     torch.manual_seed(0)
     baseline = torch.nn.LSTM(inp, hid, device=device, dtype=dtype)
@@ -90,7 +125,7 @@ def bench_shape(shape, backends, dtype, device, repeats, warmup, cuda_graphs):
     grad = torch.randn(steps, batch, hid, device=device, dtype=dtype)
     rows = []
     for backend in backends:
-        fn = build(backend, shape, dtype, device, baseline)
+        fn = build(backend, shape, dtype, device, baseline, variant)
         graphs = cuda_graphs and backend != "loop"
         rows.append((backend, *time_contender(fn, x, grad, device, repeats, warmup, graphs)))
     return rows
@@ -116,10 +151,14 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--cuda-graphs", action="store_true", help="capture each contender with CUDA graphs")
     parser.add_argument("--no-loop", action="store_true", help="skip the autograd-loop baseline")
+    parser.add_argument("--variant", default="none", choices=list(VARIANTS),
+                        help="run lstmkit's contenders with this variant (torch.nn.LSTM stays vanilla)")
     args = parser.parse_args(argv)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     if args.backend:
         ours = args.backend
+    elif args.variant != "none":
+        ours = ["reference"] + (["triton"] if device.type == "cuda" and "triton" in _VARIANT_BACKENDS else [])
     else:
         has_triton = device.type == "cuda" and "triton" in available_backends()
         ours = ["auto", "aten", "reference"] + (["triton"] if has_triton else [])
@@ -127,7 +166,7 @@ def main(argv=None) -> None:
 
     print("command: python " + " ".join(sys.argv))
     print(f"device={device} dtype={args.dtype} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"repeats={args.repeats} cuda_graphs={args.cuda_graphs}")
+          f"repeats={args.repeats} cuda_graphs={args.cuda_graphs} variant={args.variant}")
     header = (f"| {'B x T x I x H':>18} | {'backend':>14} | {'fwd ms':>9} | {'fwd+bwd ms':>10} "
               f"| {'fwd ratio':>9} | {'f+b ratio':>9} |")
     print(header)
@@ -136,7 +175,8 @@ def main(argv=None) -> None:
         shape = tuple(int(v) for v in spec.lower().split("x"))
         if len(shape) != 4:
             parser.error(f"--shapes: expected BxTxIxH, got {spec!r}")
-        rows = bench_shape(shape, contenders, dtype, device, args.repeats, args.warmup, args.cuda_graphs)
+        rows = bench_shape(shape, contenders, dtype, device, args.repeats, args.warmup, args.cuda_graphs,
+                           VARIANTS[args.variant])
         base_f, base_fb = rows[0][1], rows[0][2]
         for backend, f, fb in rows:
             print(f"| {spec:>18} | {backend:>14} | {f:9.2f} | {fb:10.2f} | {f / base_f:8.2f}x | {fb / base_fb:8.2f}x |")
