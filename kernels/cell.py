@@ -43,11 +43,40 @@ def cell_backward(dh, dc, i, f, g, o, c, c_prev):
     return da_i, da_f, da_g, da_o, dc * f
 
 
+# INTERPRET_BF16 is set by the launcher for bfloat16 under TRITON_INTERPRET=1 only, where Triton 3.9's interpreter
+# computes bf16 ``tl.dot`` on the raw bit patterns (triton #11584) and truncates float32 -> bf16 casts instead of
+# rounding to nearest even; compiled GPU code never sets it and keeps bf16 tensor cores and hardware casts.
+
+
 @triton.jit
-def dot(a, b, acc, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr):
-    """``acc + a @ b`` in float32. DOT_FP32 upcasts the operands first: the launcher sets it for bfloat16
-    under TRITON_INTERPRET=1, whose bf16 ``tl.dot`` is wrong (triton #11584); compiled code keeps bf16 tensor cores."""
-    if DOT_FP32:
+def dot(a, b, acc, INTERPRET_BF16: tl.constexpr, PRECISION: tl.constexpr):
+    """``acc + a @ b`` in float32."""
+    if INTERPRET_BF16:
         a = a.to(tl.float32)
         b = b.to(tl.float32)
     return tl.dot(a, b, acc, input_precision=PRECISION)
+
+
+@triton.jit
+def cast(x, dtype: tl.constexpr, INTERPRET_BF16: tl.constexpr):
+    """float32 ``x`` to ``dtype``, rounding to nearest even."""
+    if INTERPRET_BF16:  # round in integer arithmetic; the truncating cast is then exact
+        bits = x.to(tl.uint32, bitcast=True)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+        x = bits.to(tl.float32, bitcast=True)
+    return x.to(dtype)
+
+
+@triton.jit
+def to_output(x, active, dtype: tl.constexpr, INTERPRET_BF16: tl.constexpr):
+    """``x`` in rows still within their length, zero past it, in ``dtype``."""
+    return cast(tl.where(active, x, 0.0), dtype, INTERPRET_BF16)
+
+
+@triton.jit
+def store_gates(ptr, offs, mask, H: tl.constexpr, i, f, g, o):
+    """Store four gate tiles at ``offs``, ``offs + H``, ... of a (·, 4H) row (order i, f, g, o)."""
+    tl.store(ptr + offs, i, mask=mask)
+    tl.store(ptr + offs + H, f, mask=mask)
+    tl.store(ptr + offs + 2 * H, g, mask=mask)
+    tl.store(ptr + offs + 3 * H, o, mask=mask)

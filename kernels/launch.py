@@ -3,15 +3,17 @@
 ``lstm_forward`` / ``lstm_backward`` take and return torch tensors; everything around the recurrence
 (the input projection, the weight gradients) is left to the caller as large GEMMs. Strategies:
 
-- ``"sequence"``: one launch per sequence (:mod:`.sequence`); used by ``"auto"`` when
-  ``hidden <= SEQUENCE_MAX_HIDDEN[dtype]`` (W_hh fits on chip with no spills, checked by
-  ``scripts/kernel_report.py``).
+- ``"sequence"``: one launch per sequence (:mod:`.sequence`); used by ``"auto"`` when W_hh fits on chip
+  (``SEQUENCE_MAX_HIDDEN``, per pass: forward and backward may pick differently, as both read the same
+  saved tensors).
 - ``"step"``: one launch per step (:mod:`.step`), any hidden size; capture it in a CUDA graph on GPU.
 
 Batch is never copied to a padded tensor: the batch tile is at least 16 rows (the smallest ``tl.dot``
 tile, so tensor cores engage) and masked loads/stores hide the padding. Precision: ``tl.dot``
-accumulates in float32 and ``c`` is kept in float32; fp32 operands use TF32 on GPU only when
-``torch.backends.cudnn.allow_tf32`` is on (torch's switch for RNNs), else ``input_precision="ieee"``.
+accumulates in float32 and ``c`` is kept in float32; fp32 operands use TF32 on GPU when
+``torch.backends.cudnn.allow_tf32`` is on (torch's switch for RNNs), else ``input_precision="tf32x3"``
+(three TF32 products: fp32-level accuracy on tensor cores; "ieee" FMA dots crash Triton 3.9's LLVM
+SLP vectorizer in the sm_90 backward sequence kernel and need twice the registers).
 """
 
 from __future__ import annotations
@@ -26,9 +28,14 @@ from .sequence import lstm_bwd_sequence_kernel, lstm_fwd_sequence_kernel
 from .step import lstm_bwd_step_kernel, lstm_fwd_step_kernel
 
 STRATEGIES = ("auto", "step", "sequence")
-# Largest H for which the sequence kernels keep the four H×H gate tiles of W_hh on chip without spilling
-# on sm_80/sm_90 (see docs/KERNELS.md); "auto" uses the step kernels above it.
-SEQUENCE_MAX_HIDDEN = {torch.float32: 64, torch.float16: 128, torch.bfloat16: 128}
+# Largest H whose four H×H gate tiles of W_hh the sequence kernels keep on chip with no spills and within
+# the per-block shared memory, as (forward, backward), by operand precision and arch major (8: A100-class,
+# 9: H100-class); measured with scripts/kernel_report.py (docs/KERNELS.md). "auto" uses the step kernels above.
+SEQUENCE_MAX_HIDDEN = {
+    "16bit": {8: (128, 64), 9: (128, 128)},
+    "tf32": {8: (64, 64), 9: (64, 64)},
+    "tf32x3": {8: (32, 32), 9: (32, 32)},
+}
 # Tests set this to fill every output with NaN before a launch, so an element no kernel writes fails.
 POISON_OUTPUTS = False
 
@@ -45,11 +52,36 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on")
 
 
-def choose_strategy(hidden: int, dtype: torch.dtype, strategy: str = "auto") -> str:
+def _arch_major(device: torch.device | None) -> int:
+    if device is not None and device.type == "cuda":
+        return min(9, torch.cuda.get_device_capability(device)[0])
+    return 9  # interpreter: no limit applies, decide as on an H100
+
+
+def sequence_max_hidden(dtype: torch.dtype, arch_major: int, backward: bool) -> int:
+    precision = "16bit" if dtype != torch.float32 else "tf32" if torch.backends.cudnn.allow_tf32 else "tf32x3"
+    return SEQUENCE_MAX_HIDDEN[precision][max(8, arch_major)][int(backward)]
+
+
+def choose_strategy(
+    hidden: int,
+    dtype: torch.dtype,
+    strategy: str = "auto",
+    *,
+    device: torch.device | None = None,
+    backward: bool = False,
+) -> str:
+    """``"sequence"`` where W_hh fits on chip for this pass (or when asked), else ``"step"``."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: expected one of {list(STRATEGIES)}, got {strategy!r}")
+    limit = sequence_max_hidden(dtype, _arch_major(device), backward)
     if strategy == "auto":
-        return "sequence" if hidden <= SEQUENCE_MAX_HIDDEN[dtype] else "step"
+        return "sequence" if hidden <= limit else "step"
+    if strategy == "sequence" and hidden > limit and not interpreting():
+        raise ValueError(
+            f"strategy='sequence': hidden_size={hidden} exceeds {limit}, the largest whose W_hh fits on chip "
+            f"for {dtype} {'backward' if backward else 'forward'} on this GPU; use 'step' or 'auto'"
+        )
     return strategy
 
 
@@ -57,7 +89,7 @@ def kernel_config(strategy: str, batch: int, hidden: int, dtype: torch.dtype) ->
     """Tile sizes the launcher uses; ``scripts/kernel_report.py`` compiles exactly these."""
     pow2_h = max(16, triton.next_power_of_2(hidden))
     if strategy == "sequence":
-        return KernelConfig(16, pow2_h, 0, 4 if pow2_h <= 64 else 8)
+        return KernelConfig(16, pow2_h, 0, 2 if pow2_h <= 32 else 4 if pow2_h <= 64 else 8)
     block_b = min(64, max(16, triton.next_power_of_2(batch)))
     # half an H100's SMs busy at least: a 16-wide hidden tile when 32-wide ones would leave SMs idle
     block_h = 32 if triton.cdiv(batch, block_b) * triton.cdiv(hidden, 32) >= 66 else 16
@@ -66,9 +98,10 @@ def kernel_config(strategy: str, batch: int, hidden: int, dtype: torch.dtype) ->
 
 
 def dot_options(dtype: torch.dtype) -> dict:
-    """The DOT_FP32 / PRECISION constexprs for operands of ``dtype`` (see ``cell.dot``)."""
+    """The INTERPRET_BF16 / PRECISION constexprs for operands of ``dtype`` (see ``cell.dot``); PRECISION only
+    matters for fp32 operands (16-bit ones always run on tensor cores with float32 accumulation)."""
     tf32 = dtype == torch.float32 and torch.backends.cudnn.allow_tf32 and not interpreting()
-    return {"DOT_FP32": dtype == torch.bfloat16 and interpreting(), "PRECISION": "tf32" if tf32 else "ieee"}
+    return {"INTERPRET_BF16": dtype == torch.bfloat16 and interpreting(), "PRECISION": "tf32" if tf32 else "tf32x3"}
 
 
 def _alloc(*shape, dtype, device) -> torch.Tensor:
@@ -87,7 +120,9 @@ def _check_index_range(*tensors: torch.Tensor) -> None:
     # the sequence kernels index whole (T, B, ·) tensors with int32 offsets
     for x in tensors:
         if x.numel() >= 2**31:
-            raise ValueError(f"sequence kernel: tensor of {x.numel()} elements exceeds int32 indexing; use strategy='step'")
+            raise ValueError(
+                f"sequence kernel: a tensor of {x.numel()} elements exceeds int32 indexing; use strategy='step'"
+            )
 
 
 def lstm_forward(
@@ -103,7 +138,7 @@ def lstm_forward(
     steps, batch, four_h = pre.shape
     hidden = four_h // 4
     dtype, device = pre.dtype, pre.device
-    strategy = choose_strategy(hidden, dtype, strategy)
+    strategy = choose_strategy(hidden, dtype, strategy, device=device)
     cfg = kernel_config(strategy, batch, hidden, dtype)
     pre, w_hh = pre.contiguous(), w_hh.contiguous()
     lens, has_lengths = _lengths_arg(lengths, device)
@@ -151,7 +186,7 @@ def lstm_backward(
     steps, batch, four_h = gates.shape
     hidden = four_h // 4
     dtype, device = gates.dtype, gates.device
-    strategy = choose_strategy(hidden, dtype, strategy)
+    strategy = choose_strategy(hidden, dtype, strategy, device=device, backward=True)
     cfg = kernel_config(strategy, batch, hidden, dtype)
     grad_y, gates, cells, w_hh, c0 = (x.contiguous() for x in (grad_y, gates, cells, w_hh, c0))
     lens, has_lengths = _lengths_arg(lengths, device)

@@ -12,7 +12,7 @@ per step and no per-step weight traffic — the FlashRNN regime of small H and l
 import triton
 import triton.language as tl
 
-from .cell import cell_backward, cell_forward, dot
+from .cell import cast, cell_backward, cell_forward, dot, store_gates, to_output
 
 
 @triton.jit
@@ -44,7 +44,7 @@ def lstm_fwd_sequence_kernel(
     HAS_LENGTHS: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,  # next power of two >= H
-    DOT_FP32: tl.constexpr,
+    INTERPRET_BF16: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -66,23 +66,23 @@ def lstm_fwd_sequence_kernel(
         lens = tl.full((BLOCK_B,), T, tl.int32)
     for t in range(T):
         pre_t = pre_ptr + t * B * 4 * H + gate_offs
-        a_i = dot(h, w_i, tl.load(pre_t, mask=mask, other=0.0).to(tl.float32), DOT_FP32, PRECISION)
-        a_f = dot(h, w_f, tl.load(pre_t + H, mask=mask, other=0.0).to(tl.float32), DOT_FP32, PRECISION)
-        a_g = dot(h, w_g, tl.load(pre_t + 2 * H, mask=mask, other=0.0).to(tl.float32), DOT_FP32, PRECISION)
-        a_o = dot(h, w_o, tl.load(pre_t + 3 * H, mask=mask, other=0.0).to(tl.float32), DOT_FP32, PRECISION)
+        a_i = dot(h, w_i, tl.load(pre_t, mask=mask, other=0.0).to(tl.float32), INTERPRET_BF16, PRECISION)
+        a_f = dot(h, w_f, tl.load(pre_t + H, mask=mask, other=0.0).to(tl.float32), INTERPRET_BF16, PRECISION)
+        a_g = dot(h, w_g, tl.load(pre_t + 2 * H, mask=mask, other=0.0).to(tl.float32), INTERPRET_BF16, PRECISION)
+        a_o = dot(h, w_o, tl.load(pre_t + 3 * H, mask=mask, other=0.0).to(tl.float32), INTERPRET_BF16, PRECISION)
         i, f, g, o, c_new, h_new = cell_forward(a_i, a_f, a_g, a_o, c)
         active = (t < lens)[:, None]
-        gates_t = gates_ptr + t * B * 4 * H + gate_offs
-        tl.store(gates_t, tl.where(active, i, 0.0).to(dt), mask=mask)
-        tl.store(gates_t + H, tl.where(active, f, 0.0).to(dt), mask=mask)
-        tl.store(gates_t + 2 * H, tl.where(active, g, 0.0).to(dt), mask=mask)
-        tl.store(gates_t + 3 * H, tl.where(active, o, 0.0).to(dt), mask=mask)
-        tl.store(cells_ptr + t * B * H + state_offs, tl.where(active, c_new, 0.0).to(dt), mask=mask)
-        tl.store(y_ptr + t * B * H + state_offs, tl.where(active, h_new, 0.0).to(dt), mask=mask)
-        h = tl.where(active, h_new.to(dt), h)
+        store_gates(
+            gates_ptr + t * B * 4 * H, gate_offs, mask, H, to_output(i, active, dt, INTERPRET_BF16),
+            to_output(f, active, dt, INTERPRET_BF16), to_output(g, active, dt, INTERPRET_BF16),
+            to_output(o, active, dt, INTERPRET_BF16),
+        )
+        tl.store(cells_ptr + t * B * H + state_offs, to_output(c_new, active, dt, INTERPRET_BF16), mask=mask)
+        tl.store(y_ptr + t * B * H + state_offs, to_output(h_new, active, dt, INTERPRET_BF16), mask=mask)
+        h = tl.where(active, cast(h_new, dt, INTERPRET_BF16), h)
         c = tl.where(active, c_new, c)
     tl.store(h_n_ptr + state_offs, h, mask=mask)
-    tl.store(c_n_ptr + state_offs, c.to(dt), mask=mask)
+    tl.store(c_n_ptr + state_offs, cast(c, dt, INTERPRET_BF16), mask=mask)
 
 
 @triton.jit
@@ -104,7 +104,7 @@ def lstm_bwd_sequence_kernel(
     HAS_LENGTHS: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,  # next power of two >= H
-    DOT_FP32: tl.constexpr,
+    INTERPRET_BF16: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -140,20 +140,16 @@ def lstm_bwd_sequence_kernel(
         dh_t = dh + tl.load(grad_y_ptr + t * B * H + state_offs, mask=mask, other=0.0).to(tl.float32)
         da_i, da_f, da_g, da_o, dc_prev = cell_backward(dh_t, dc, i, f, g, o, c, c_prev)
         # rounded to the input dtype once: the stored d_pre and the recurrent matmul see the same values
-        da_i = tl.where(active, da_i, 0.0).to(dt)
-        da_f = tl.where(active, da_f, 0.0).to(dt)
-        da_g = tl.where(active, da_g, 0.0).to(dt)
-        da_o = tl.where(active, da_o, 0.0).to(dt)
-        d_pre_t = d_pre_ptr + t * B * 4 * H + gate_offs
-        tl.store(d_pre_t, da_i, mask=mask)
-        tl.store(d_pre_t + H, da_f, mask=mask)
-        tl.store(d_pre_t + 2 * H, da_g, mask=mask)
-        tl.store(d_pre_t + 3 * H, da_o, mask=mask)
-        dh_rec = dot(da_i, w_i, tl.zeros((BLOCK_B, BLOCK_H), tl.float32), DOT_FP32, PRECISION)
-        dh_rec = dot(da_f, w_f, dh_rec, DOT_FP32, PRECISION)
-        dh_rec = dot(da_g, w_g, dh_rec, DOT_FP32, PRECISION)
-        dh_rec = dot(da_o, w_o, dh_rec, DOT_FP32, PRECISION)
+        da_i = to_output(da_i, active, dt, INTERPRET_BF16)
+        da_f = to_output(da_f, active, dt, INTERPRET_BF16)
+        da_g = to_output(da_g, active, dt, INTERPRET_BF16)
+        da_o = to_output(da_o, active, dt, INTERPRET_BF16)
+        store_gates(d_pre_ptr + t * B * 4 * H, gate_offs, mask, H, da_i, da_f, da_g, da_o)
+        dh_rec = dot(da_i, w_i, tl.zeros((BLOCK_B, BLOCK_H), tl.float32), INTERPRET_BF16, PRECISION)
+        dh_rec = dot(da_f, w_f, dh_rec, INTERPRET_BF16, PRECISION)
+        dh_rec = dot(da_g, w_g, dh_rec, INTERPRET_BF16, PRECISION)
+        dh_rec = dot(da_o, w_o, dh_rec, INTERPRET_BF16, PRECISION)
         dh = tl.where(active, dh_rec, dh)
         dc = tl.where(active, dc_prev, dc)
-    tl.store(d_h0_ptr + state_offs, dh.to(dt), mask=mask)
-    tl.store(d_c0_ptr + state_offs, dc.to(dt), mask=mask)
+    tl.store(d_h0_ptr + state_offs, cast(dh, dt, INTERPRET_BF16), mask=mask)
+    tl.store(d_c0_ptr + state_offs, cast(dc, dt, INTERPRET_BF16), mask=mask)

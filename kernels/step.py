@@ -19,7 +19,7 @@ Every output element has exactly one writer, so results are bitwise reproducible
 import triton
 import triton.language as tl
 
-from .cell import cell_backward, cell_forward, dot
+from .cell import cast, cell_backward, cell_forward, dot, store_gates, to_output
 
 
 @triton.jit
@@ -41,7 +41,7 @@ def lstm_fwd_step_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_K: tl.constexpr,
-    DOT_FP32: tl.constexpr,
+    INTERPRET_BF16: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -59,10 +59,10 @@ def lstm_fwd_step_kernel(
         h = tl.load(h_prev_ptr + rows[:, None] * H + ks[None, :], mask=row_ok[:, None] & k_ok[None, :], other=0.0)
         w_offs = ks[:, None] * (4 * H) + cols[None, :]  # (BLOCK_K, BLOCK_H) tile of W_hhᵀ for gate i
         w_mask = k_ok[:, None] & (cols < H)[None, :]
-        acc_i = dot(h, tl.load(w_t_ptr + w_offs, mask=w_mask, other=0.0), acc_i, DOT_FP32, PRECISION)
-        acc_f = dot(h, tl.load(w_t_ptr + w_offs + H, mask=w_mask, other=0.0), acc_f, DOT_FP32, PRECISION)
-        acc_g = dot(h, tl.load(w_t_ptr + w_offs + 2 * H, mask=w_mask, other=0.0), acc_g, DOT_FP32, PRECISION)
-        acc_o = dot(h, tl.load(w_t_ptr + w_offs + 3 * H, mask=w_mask, other=0.0), acc_o, DOT_FP32, PRECISION)
+        acc_i = dot(h, tl.load(w_t_ptr + w_offs, mask=w_mask, other=0.0), acc_i, INTERPRET_BF16, PRECISION)
+        acc_f = dot(h, tl.load(w_t_ptr + w_offs + H, mask=w_mask, other=0.0), acc_f, INTERPRET_BF16, PRECISION)
+        acc_g = dot(h, tl.load(w_t_ptr + w_offs + 2 * H, mask=w_mask, other=0.0), acc_g, INTERPRET_BF16, PRECISION)
+        acc_o = dot(h, tl.load(w_t_ptr + w_offs + 3 * H, mask=w_mask, other=0.0), acc_o, INTERPRET_BF16, PRECISION)
 
     state_offs = rows[:, None] * H + cols[None, :]
     h_prev = tl.load(h_prev_ptr + state_offs, mask=mask, other=0.0)
@@ -73,14 +73,15 @@ def lstm_fwd_step_kernel(
     else:
         active = (rows >= 0)[:, None]
     dt = y_ptr.dtype.element_ty
-    tl.store(h_next_ptr + state_offs, tl.where(active, h.to(dt), h_prev), mask=mask)
+    tl.store(h_next_ptr + state_offs, tl.where(active, cast(h, dt, INTERPRET_BF16), h_prev), mask=mask)
     tl.store(c_next_ptr + state_offs, tl.where(active, c, c_prev), mask=mask)
-    tl.store(y_ptr + state_offs, tl.where(active, h, 0.0).to(dt), mask=mask)
-    tl.store(cells_ptr + state_offs, tl.where(active, c, 0.0).to(dt), mask=mask)
-    tl.store(gates_ptr + gate_offs, tl.where(active, i, 0.0).to(dt), mask=mask)
-    tl.store(gates_ptr + gate_offs + H, tl.where(active, f, 0.0).to(dt), mask=mask)
-    tl.store(gates_ptr + gate_offs + 2 * H, tl.where(active, g, 0.0).to(dt), mask=mask)
-    tl.store(gates_ptr + gate_offs + 3 * H, tl.where(active, o, 0.0).to(dt), mask=mask)
+    tl.store(y_ptr + state_offs, to_output(h, active, dt, INTERPRET_BF16), mask=mask)
+    tl.store(cells_ptr + state_offs, to_output(c, active, dt, INTERPRET_BF16), mask=mask)
+    store_gates(
+        gates_ptr, gate_offs, mask, H, to_output(i, active, dt, INTERPRET_BF16),
+        to_output(f, active, dt, INTERPRET_BF16), to_output(g, active, dt, INTERPRET_BF16),
+        to_output(o, active, dt, INTERPRET_BF16),
+    )
 
 
 @triton.jit
@@ -104,7 +105,7 @@ def lstm_bwd_step_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_K: tl.constexpr,
-    DOT_FP32: tl.constexpr,
+    INTERPRET_BF16: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -126,7 +127,7 @@ def lstm_bwd_step_kernel(
                 d_pre_next_ptr + rows[:, None] * (4 * H) + ks[None, :], mask=row_ok[:, None] & k_ok[None, :], other=0.0
             )
             w = tl.load(w_ptr + ks[:, None] * H + cols[None, :], mask=k_ok[:, None] & (cols < H)[None, :], other=0.0)
-            acc = dot(da, w, acc, DOT_FP32, PRECISION)
+            acc = dot(da, w, acc, INTERPRET_BF16, PRECISION)
         dh = tl.where((t + 1 < lens)[:, None], acc, dh)
     tl.store(dh_ptr + state_offs, dh, mask=mask)
     if ELEMENTWISE:
@@ -143,7 +144,8 @@ def lstm_bwd_step_kernel(
         da_i, da_f, da_g, da_o, dc_prev = cell_backward(dh, dc, i, f, g, o, c, c_prev)
         dt = d_pre_ptr.dtype.element_ty
         tl.store(dc_ptr + state_offs, tl.where(active, dc_prev, dc), mask=mask)
-        tl.store(d_pre_ptr + gate_offs, tl.where(active, da_i, 0.0).to(dt), mask=mask)
-        tl.store(d_pre_ptr + gate_offs + H, tl.where(active, da_f, 0.0).to(dt), mask=mask)
-        tl.store(d_pre_ptr + gate_offs + 2 * H, tl.where(active, da_g, 0.0).to(dt), mask=mask)
-        tl.store(d_pre_ptr + gate_offs + 3 * H, tl.where(active, da_o, 0.0).to(dt), mask=mask)
+        store_gates(
+            d_pre_ptr, gate_offs, mask, H, to_output(da_i, active, dt, INTERPRET_BF16),
+            to_output(da_f, active, dt, INTERPRET_BF16), to_output(da_g, active, dt, INTERPRET_BF16),
+            to_output(da_o, active, dt, INTERPRET_BF16),
+        )

@@ -85,3 +85,9 @@ def test_cell_errors():
         cell(torch.randn(3, 4), (torch.zeros(3, 5), torch.zeros(3, 6)))
     with pytest.raises(ValueError, match=r"backend: expected one of"):
         LSTMCell(4, 6, backend="nope")
+
+
+def test_explicit_backend_that_cannot_serve_names_both():
+    lstm = LSTM(4, 6, proj_size=2, backend="triton")
+    with pytest.raises(ValueError, match=r"backend='triton' cannot run this configuration: proj_size"):
+        lstm(torch.randn(5, 3, 4))

@@ -16,7 +16,6 @@ process. ``proj_size`` is not implemented by these kernels.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -88,23 +87,6 @@ def unsupported(*, device: torch.device, has_proj: bool = False, **config) -> st
     return f"needs a CUDA device (got {device.type!r}), or TRITON_INTERPRET=1 for CPU tensors"
 
 
-def cuda_graphed(fn: Callable, *args, warmup: int = 2) -> tuple[Callable[[], None], object]:
-    """Capture ``fn(*args)`` (e.g. ``forward_fn`` with the step strategy: T launches) in a CUDA graph.
-
-    Returns ``(replay, outputs)``: ``replay()`` re-runs all captured launches on the same input buffers
-    and rewrites ``outputs`` in place. For benchmarks (scripts/bench_lstm.py); CUDA only.
-    """
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # compiles the kernels and warms the allocator outside the capture
-        for _ in range(warmup):
-            fn(*args)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        outputs = fn(*args)
-    return graph.replay, outputs
-
-
 set_strategy(os.environ.get("LSTMKIT_TRITON_STRATEGY", "auto"))
-register_backend("triton", forward_fn, backward_fn, unsupported=unsupported)
+if torch.cuda.is_available() or launch.interpreting():
+    register_backend("triton", forward_fn, backward_fn, unsupported=unsupported)

@@ -1,0 +1,199 @@
+"""Compile every LSTM kernel specialisation the launcher uses, ahead of time and with no GPU; report resources.
+
+For each hidden size, dtype, batch size and arch, asks ``lstmkit.kernels.launch`` which kernels and tile
+sizes it would launch (``kernel_config``, ``dot_options``, ``SEQUENCE_MAX_HIDDEN``), compiles them with
+``triton.compile(ASTSource(...), target=GPUTarget("cuda", cap, 32))`` and inspects the result with the
+``ptxas`` and ``cuobjdump`` that triton ships:
+
+- ``regs``: registers per thread and ``spill_bytes`` (spill stores + loads), from ``ptxas -v`` run with
+  triton's flags on the PTX; ``shared_bytes``: shared memory per block (triton's metadata);
+- ``tensor_cores``: ``mma``/``wgmma`` in the PTX and ``HMMA``/``HGMMA`` in the SASS;
+- ``ok``: compiled, no spills, shared memory within the arch's per-block limit, and tensor cores (every
+  specialisation uses them: fp32 runs as TF32, or as three TF32 products when TF32 is off).
+
+Usage::
+
+    python scripts/kernel_report.py                    # table (markdown)
+    python scripts/kernel_report.py --json             # JSON list of objects
+    python scripts/kernel_report.py --hidden 128 768 --dtype bf16 --arch 90 --jobs 2
+    python scripts/kernel_report.py --full             # also the lengths and closing-launch variants
+
+``fp32`` compiles with TF32 (torch's default ``torch.backends.cudnn.allow_tf32=True``); ``fp32-ieee`` is the
+same dtype with TF32 off (``input_precision="tf32x3"``). Each compile runs in a forked child, so a compiler
+crash is reported as a failed row. Exit status 1 if any row is not ok.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+os.environ["TRITON_INTERPRET"] = "0"  # AOT compilation needs real @triton.jit functions, not interpreted ones
+
+import torch  # noqa: E402
+import triton  # noqa: E402
+from lstmkit.kernels import launch, sequence, step  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+HIDDEN = (64, 128, 256, 512, 768, 1024)
+DTYPES = {"fp32": torch.float32, "fp32-ieee": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+ARCHS = (80, 90)
+BATCHES = (16, 64)  # the two shapes of docs/PERFORMANCE.md; the step kernels' tiles depend on batch
+SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}  # max dynamic shared memory per block (A100, H100)
+TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+FP32_POINTERS = {"c_prev_ptr", "c_next_ptr", "dh_ptr", "dc_ptr"}  # float32 state and carries
+BIN = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+
+
+def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: bool) -> list[dict]:
+    """The (kernel, constexprs, num_warps) the launcher would use for one shape and arch, as plain dicts:
+    the step kernels (any H; ``strategy="step"`` forces them) and the sequence kernels where they fit."""
+    dtype = DTYPES[dtype_name]
+    torch.backends.cudnn.allow_tf32 = dtype_name != "fp32-ieee"
+    dots = launch.dot_options(dtype)
+    lengths = (False, True) if full else (False,)
+    out = []
+    for strategy in ("step", "sequence"):
+        cfg = launch.kernel_config(strategy, batch, hidden, dtype)
+        blocks = dict(BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h)
+        if strategy == "step":
+            blocks["BLOCK_K"] = cfg.block_k
+            variants = [("fwd_step", "lstm_fwd_step_kernel", {})]
+            bwd_flags = [(True, True), (False, True), (True, False)] if full else [(True, True)]
+            for has_next, elementwise in bwd_flags:
+                name = "bwd_step" + ("" if (has_next, elementwise) == (True, True) else
+                                     "[last]" if not has_next else "[close]")
+                variants.append((name, "lstm_bwd_step_kernel", dict(HAS_NEXT=has_next, ELEMENTWISE=elementwise)))
+        else:
+            variants = [(f"{d}_sequence", f"lstm_{d}_sequence_kernel", {})
+                        for d, backward in (("fwd", False), ("bwd", True))
+                        if hidden <= launch.sequence_max_hidden(dtype, arch // 10, backward)]
+        for name, fn_name, flags in variants:
+            for has_lengths in lengths:
+                consts = dict(H=hidden, HAS_LENGTHS=has_lengths, **blocks, **flags, **dots)
+                label = name + ("+lengths" if has_lengths else "")
+                tiles = "x".join(str(blocks[k]) for k in ("BLOCK_B", "BLOCK_H", "BLOCK_K") if k in blocks)
+                out.append(dict(kernel=label, fn=fn_name, arch=arch, dtype=dtype_name, hidden=hidden, batch=batch,
+                                tiles=tiles, num_warps=cfg.num_warps, consts=consts))
+    return out
+
+
+def _signature(fn, dtype_name: str, consts: dict) -> tuple[dict, dict]:
+    data = TRITON_TYPE[DTYPES[dtype_name]]
+    sig, attrs = {}, {}
+    for i, arg in enumerate(fn.arg_names):
+        if arg in consts:
+            sig[arg] = "constexpr"
+        elif arg.endswith("_ptr"):
+            sig[arg] = "*i32" if arg == "len_ptr" else "*fp32" if arg in FP32_POINTERS else f"*{data}"
+            attrs[(i,)] = [["tt.divisibility", 16]]  # torch allocations are 16-byte aligned, as at run time
+        else:
+            sig[arg] = "i32"
+    return sig, attrs
+
+
+def compile_one(spec: dict) -> dict:
+    fn = getattr(step, spec["fn"], None) or getattr(sequence, spec["fn"])
+    arch = spec["arch"]
+    row = {k: spec[k] for k in ("kernel", "dtype", "hidden", "batch", "tiles", "num_warps")}
+    row.update(arch=f"sm_{arch}", regs=None, spill_bytes=None, shared_bytes=None, tensor_cores=False, ok=False)
+    sig, attrs = _signature(fn, spec["dtype"], spec["consts"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = triton.compile(ASTSource(fn, sig, spec["consts"], attrs), target=GPUTarget("cuda", arch, 32),
+                                  options={"num_warps": spec["num_warps"]})
+    with tempfile.TemporaryDirectory() as tmp:
+        ptx_path, cubin_path = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
+        with open(ptx_path, "w") as f:
+            f.write(compiled.asm["ptx"])
+        with open(cubin_path, "wb") as f:
+            f.write(compiled.asm["cubin"])
+        # ptxas -v with triton's own flags reports exactly what the cubin was built with
+        ptxas = subprocess.run(
+            [get_ptxas(arch).path, "-lineinfo", "-v", "--regAllocOptLevel=2",
+             f"--gpu-name={sm_arch_from_capability(arch)}", ptx_path, "-o", os.path.join(tmp, "v.o")],
+            capture_output=True, text=True,
+        ).stderr
+        sass = subprocess.run([f"{BIN}/cuobjdump", "-sass", cubin_path], capture_output=True, text=True).stdout
+    row["regs"] = int(re.search(r"Used (\d+) registers", ptxas).group(1))
+    row["spill_bytes"] = sum(int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", ptxas))
+    row["shared_bytes"] = int(compiled.metadata.shared)
+    row["tensor_cores"] = bool(re.search(r"\b(wgmma|mma)\.", compiled.asm["ptx"])) and bool(
+        re.search(r"\bH[G]?MMA\b", sass))
+    row["ok"] = row["spill_bytes"] == 0 and row["shared_bytes"] <= SHARED_LIMIT[arch] and row["tensor_cores"]
+    return row
+
+
+def _compile_in_child(spec: dict) -> dict:
+    """Compile in a forked child: an LLVM assertion aborts the whole process, and must not end the report."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            payload = json.dumps(compile_one(spec))
+        except Exception as err:
+            payload = json.dumps({"error": f"{type(err).__name__}: {str(err).strip()[:300]}"})
+        with os.fdopen(write_fd, "w") as pipe:
+            pipe.write(payload)
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        payload = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    row = json.loads(payload) if payload else {"error": f"compiler process died (wait status {status})"}
+    if "error" in row:
+        error = row["error"]
+        row = {k: spec[k] for k in ("kernel", "dtype", "hidden", "batch", "tiles", "num_warps")}
+        row.update(arch=f"sm_{spec['arch']}", regs=None, spill_bytes=None, shared_bytes=None, tensor_cores=False,
+                   ok=False, error=error)
+    return row
+
+
+def report(hidden, dtypes, archs, batches, full=False, jobs=1) -> list[dict]:
+    specs = [s for h in hidden for d in dtypes for a in archs for b in batches
+             for s in specialisations(h, d, b, a, full)]
+    seen, unique = set(), []
+    for s in specs:  # different batches can share tiles: compile each specialisation once
+        key = (s["fn"], s["arch"], s["dtype"], s["num_warps"], tuple(sorted(s["consts"].items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(s)
+    with ThreadPoolExecutor(jobs) as pool:  # threads that each wait on a forked compiler
+        return list(pool.map(_compile_in_child, unique))
+
+
+def markdown(rows: list[dict]) -> str:
+    cols = ["kernel", "arch", "dtype", "hidden", "batch", "tiles", "num_warps", "regs", "spill_bytes",
+            "shared_bytes", "tensor_cores", "ok"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN))
+    parser.add_argument("--dtype", nargs="+", default=list(DTYPES), choices=list(DTYPES))
+    parser.add_argument("--arch", type=int, nargs="+", default=list(ARCHS), choices=list(ARCHS))
+    parser.add_argument("--batch", type=int, nargs="+", default=list(BATCHES))
+    parser.add_argument("--full", action="store_true", help="also the lengths and first/closing-launch variants")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel compile processes")
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a markdown table")
+    args = parser.parse_args(argv)
+    rows = report(args.hidden, args.dtype, args.arch, args.batch, args.full, args.jobs)
+    print(json.dumps(rows, indent=1) if args.json else markdown(rows))
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
