@@ -13,11 +13,11 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet --upgrade pip
 	# pinned first: this CPU build lies on disk; a looser requirement would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,data,launchers]"
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) scripts/bench_lstm.py --shapes 32x100x256x256
+	$(PY) scripts/train.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q

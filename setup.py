@@ -28,11 +28,18 @@ setup(
         "tensorboard>=2.14",
         "torchmetrics>=1.2",
         "numpy",
+        "rich>=13",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6", "ruff>=0.5", "pytest-xdist>=3"],
+        # real data sets that ship inside PyPI packages (read offline), and figure rendering
+        "data": ["statsmodels>=0.14", "pandas>=2", "scikit-learn>=1.3", "matplotlib>=3.7"],
+        "launchers": ["hydra-joblib-launcher>=1.2", "hydra-submitit-launcher>=1.2"],
     },
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "lstmkit-train = lstmkit.train:main",
+            "lstmkit-eval = lstmkit.eval:main",
+        ],
     },
 )

@@ -1,0 +1,55 @@
+"""Evaluation: rebuild a task from a checkpoint (architecture from its hyperparameters, then its weights) and
+test it on the configured data.
+
+``python scripts/eval.py ckpt_path=.../checkpoints/best.ckpt [experiment=...] [split=val]`` or ``lstmkit-eval``.
+Writes ``metrics.json`` into the run's output folder and prints its path.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from lstmkit.train import prepare_run, tensorboard_dir
+from lstmkit.utils.hydra import hydra_entry, instantiate, instantiate_collection
+from lstmkit.utils.reporting import print_summary, scalar_metrics, write_metrics_json
+
+SPLITS = ("test", "val")
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Evaluate ``cfg.ckpt_path`` on ``cfg.split``; returns the metrics."""
+    start = time.perf_counter()
+    prepare_run(cfg)
+    if cfg.split not in SPLITS:
+        raise ValueError(f"split: expected one of {list(SPLITS)}, got {cfg.split!r}")
+    if not Path(cfg.ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path: no checkpoint file at {cfg.ckpt_path!r}")
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule: L.LightningDataModule = instantiate(cfg.data, "data")
+    task_class = hydra.utils.get_class(cfg.model._target_)
+    model = task_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True)
+    loggers = instantiate_collection(cfg.get("logger"), "logger")
+    trainer: L.Trainer = instantiate(cfg.trainer, "trainer", logger=loggers or False, callbacks=[])
+    evaluate = trainer.test if cfg.split == "test" else trainer.validate
+    evaluate(model, datamodule=datamodule)
+    metrics = scalar_metrics(trainer.callback_metrics, (f"{cfg.split}/",))
+    if trainer.is_global_zero:
+        wall_time = time.perf_counter() - start
+        path = write_metrics_json(Path(cfg.paths.output_dir) / "metrics.json", {
+            "task_name": cfg.get("task_name"), "ckpt_path": str(cfg.ckpt_path), "split": cfg.split,
+            cfg.split: metrics, "wall_time_s": round(wall_time, 3), "tensorboard_dir": tensorboard_dir(trainer),
+        })
+        print_summary(f"eval of {cfg.ckpt_path}", metrics, {"wall time": f"{wall_time:.1f} s", "metrics.json": path})
+        print(f"metrics.json: {path}")
+    return metrics
+
+
+main = hydra_entry(run, config_name="eval")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Networks: plain ``nn.Module`` s built from :mod:`lstmkit.nn`, with the LSTM ``backend`` as an argument."""
+
+from lstmkit.models.regressor import LSTMRegressor
+
+__all__ = ["LSTMRegressor"]

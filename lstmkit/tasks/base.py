@@ -1,0 +1,211 @@
+"""The shared LightningModule: what every task gets from the framework.
+
+- The network, optimizer and scheduler come as configs (``_target_``; optimizer and scheduler with
+  ``_partial_: true``) or as Python objects. Configs are stored by ``save_hyperparameters()`` as plain data, so
+  ``Task.load_from_checkpoint(path)`` rebuilds the model and the checkpoint loads with ``weights_only=True``.
+- torchmetrics collections logged as ``train/…``, ``val/…``, ``test/…``, plus ``val/<metric>_best``.
+- ``train/loss``, ``train/grad_norm`` (total 2-norm before clipping); learning rates come from
+  Lightning's ``LearningRateMonitor`` (tag ``train/lr`` when a scheduler is configured).
+- Global RNG states are saved in every checkpoint and restored just before the first training batch after a
+  resume, so a run resumed mid-epoch draws the same dropout masks as an uninterrupted one.
+- Media: override :meth:`log_media` and call :meth:`log_figure`, :meth:`log_text` or :meth:`log_image`; it runs
+  after validation every ``media_every_n_epochs`` epochs and after testing, only when TensorBoard is a logger.
+
+A subclass implements :meth:`make_metrics` and :meth:`step`; see :mod:`lstmkit.tasks.regression`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import grad_norm, rank_zero_warn
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection, MinMetric
+
+from lstmkit.utils.rng import collect_rng_states, set_rng_states
+
+STAGES = ("train", "val", "test")
+DEFAULT_SCHEDULER_CONFIG = {"monitor": "val/loss", "interval": "epoch", "frequency": 1, "name": "train/lr"}
+
+
+def build(spec: Mapping | Callable, *args: Any) -> Any:
+    """Call a ``_partial_: true`` config (instantiated first) or a Python callable with ``args``."""
+    if isinstance(spec, Mapping):
+        spec = hydra.utils.instantiate(spec)
+    if not callable(spec):
+        raise TypeError(f"expected a callable or a config with _target_ and _partial_: true, got {spec!r}")
+    return spec(*args)
+
+
+class Task(L.LightningModule):
+    """Base LightningModule.
+
+    Args:
+        net: the network: an ``nn.Module`` or its config (``_target_`` + arguments).
+        optimizer: ``_partial_`` config or callable taking the parameters, e.g. ``functools.partial(Adam, lr=1e-3)``.
+        scheduler: ``_partial_`` config or callable taking the optimizer; ``None`` for a constant rate.
+        scheduler_config: Lightning's lr-scheduler settings (``interval``, ``frequency``, ``monitor``, ``name``).
+        best_metric: the validation metric whose best value is logged as ``<best_metric>_best``.
+        best_mode: ``"min"`` or ``"max"``: which direction is better for ``best_metric``.
+        log_grad_norm: log ``train/grad_norm`` every step.
+        media_every_n_epochs: call :meth:`log_media` after every n-th validation (0: only after testing).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module | Mapping,
+        optimizer: Mapping | Callable,
+        scheduler: Mapping | Callable | None = None,
+        scheduler_config: Mapping | None = None,
+        best_metric: str = "val/loss",
+        best_mode: str = "min",
+        log_grad_norm: bool = True,
+        media_every_n_epochs: int = 5,
+    ) -> None:
+        super().__init__()
+        if best_mode not in ("min", "max"):
+            raise ValueError(f"best_mode: expected 'min' or 'max', got {best_mode!r}")
+        if not best_metric.startswith("val/"):
+            raise ValueError(f"best_metric: expected a validation metric name 'val/…', got {best_metric!r}")
+        self.save_hyperparameters(ignore=["net"] if isinstance(net, nn.Module) else None, logger=False)
+        for key, value in self.hparams.items():  # plain data: portable and safe to load with weights_only=True
+            if isinstance(value, (DictConfig, ListConfig)):
+                self.hparams[key] = OmegaConf.to_container(value, resolve=True)
+        self.net = net if isinstance(net, nn.Module) else hydra.utils.instantiate(self.hparams.net)
+        metrics = self.make_metrics()
+        for stage in STAGES:  # attributes, not a ModuleDict: "train" is taken by nn.Module.train
+            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+            setattr(self, f"{stage}_loss", MeanMetric())
+        self.train_metrics.persistent(True)  # a mid-epoch checkpoint keeps the epoch's running totals
+        self.train_loss.persistent(True)
+        self.val_best = MinMetric() if best_mode == "min" else MaxMetric()
+        self.val_best.persistent(True)
+        self._pending_rng_states: dict | None = None
+
+    # ---- for subclasses -------------------------------------------------------------------------------
+    def make_metrics(self) -> MetricCollection:
+        """The task's metrics, updated with ``(preds, target)`` from :meth:`step`; cloned per stage."""
+        raise NotImplementedError
+
+    def step(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
+        """``(loss, preds, target)`` for one batch; ``preds``/``target`` go to the metrics."""
+        raise NotImplementedError
+
+    def log_media(self, stage: str) -> None:
+        """Log figures, text or images for ``stage`` (``"val"`` or ``"test"``); no-op by default."""
+
+    # ---- Lightning hooks ------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        return self.net(*args, **kwargs)
+
+    def _shared_step(self, batch: Any, stage: str) -> dict[str, Tensor]:
+        loss, preds, target = self.step(batch)
+        mean_loss, metrics = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_metrics")
+        mean_loss.update(loss.detach(), weight=target.shape[0])
+        metrics.update(preds.detach(), target)
+        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log_dict(metrics, on_step=False, on_epoch=True)
+        return {"loss": loss, "preds": preds.detach(), "target": target}
+
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        return self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self.step(batch)[1]
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        name = self.hparams.best_metric
+        if name == "val/loss":
+            current = self.val_loss.compute()
+        elif name in self.val_metrics.keys(keep_base=False):
+            current = self.val_metrics[name].compute()
+        else:
+            raise KeyError(f"best_metric={name!r} is not a validation metric of this task; "
+                           f"valid: {['val/loss', *self.val_metrics.keys(keep_base=False)]}")
+        self.val_best(current)
+        self.log(f"{name}_best", self.val_best.compute(), sync_dist=True, prog_bar=True)
+        every = self.hparams.media_every_n_epochs
+        if every and (self.current_epoch + 1) % every == 0 and self.tensorboard is not None:
+            self.log_media("val")
+
+    def on_test_epoch_end(self) -> None:
+        if self.tensorboard is not None:
+            self.log_media("test")
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.hparams.log_grad_norm:
+            norms = grad_norm(self, norm_type=2)
+            if norms:
+                self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build(self.hparams.optimizer, [p for p in self.parameters() if p.requires_grad])
+        if self.hparams.scheduler is None:
+            return optimizer
+        scheduler = build(self.hparams.scheduler, optimizer)
+        settings = {**DEFAULT_SCHEDULER_CONFIG, **(self.hparams.scheduler_config or {})}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **settings}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rng_states"] = collect_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._pending_rng_states = checkpoint.get("rng_states")
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Restored here rather than at load time: between loading and this point Lightning may run a sanity
+        # check and create iterators, which an uninterrupted run did not do at this point.
+        if self._pending_rng_states is not None:
+            set_rng_states(self._pending_rng_states)
+            self._pending_rng_states = None
+
+    # ---- media helpers --------------------------------------------------------------------------------
+    @property
+    def tensorboard(self):
+        """The TensorBoard ``SummaryWriter`` of the first TensorBoardLogger, or ``None``."""
+        if self._trainer is None:
+            return None
+        for logger in self.trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                return logger.experiment
+        return None
+
+    def log_figure(self, tag: str, figure: Any) -> None:
+        """A matplotlib figure, e.g. from :func:`new_figure`."""
+        if self.tensorboard is not None and figure is not None:
+            self.tensorboard.add_figure(tag, figure, global_step=self.global_step, close=False)
+
+    def log_text(self, tag: str, text: str) -> None:
+        """Markdown text."""
+        if self.tensorboard is not None:
+            self.tensorboard.add_text(tag, text, global_step=self.global_step)
+
+    def log_image(self, tag: str, image: Tensor, dataformats: str = "CHW") -> None:
+        """An image tensor, float in [0, 1] or uint8, laid out as ``dataformats``."""
+        if self.tensorboard is not None:
+            self.tensorboard.add_image(tag, image, global_step=self.global_step, dataformats=dataformats)
+
+
+def new_figure(**kwargs: Any):
+    """A ``matplotlib.figure.Figure`` (no pyplot, so no GUI backend), or ``None`` with a warning when
+    matplotlib is not installed."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        rank_zero_warn("matplotlib is not installed, so figures are not logged: pip install 'lstmkit[data]'")
+        return None
+    return Figure(**kwargs)
