@@ -1,4 +1,7 @@
-"""lstmkit packaging: the top-level ``kernels/`` folder installs as ``lstmkit.kernels``; ``conf/`` ships as package data."""
+"""lstmkit packaging.
+
+The top-level ``kernels/`` folder installs as ``lstmkit.kernels``; ``conf/`` ships as ``lstmkit.conf`` package data.
+"""
 
 from pathlib import Path
 
