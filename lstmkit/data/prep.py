@@ -146,12 +146,19 @@ class Scale:
     def inverse_transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self._apply(frame, "inverse_transform")
 
+    def transform_column(self, values: np.ndarray, column: str) -> np.ndarray:
+        """Scale ``column``'s values given as an array of any shape; columns this step did not scale pass through."""
+        return self._apply_column(values, column, "transform")
+
     def inverse_column(self, values: np.ndarray, column: str) -> np.ndarray:
         """Undo the scaling of ``column`` on an array of any shape; columns this step did not scale pass through."""
+        return self._apply_column(values, column, "inverse_transform")
+
+    def _apply_column(self, values: np.ndarray, column: str, method: str) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
         if column not in self.scalers_:
             return values
-        values = np.asarray(values, dtype=np.float64)
-        return self.scalers_[column].inverse_transform(values.reshape(-1, 1)).reshape(values.shape)
+        return getattr(self.scalers_[column], method)(values.reshape(-1, 1)).reshape(values.shape)
 
 
 class EncodeCategorical:
@@ -170,7 +177,7 @@ class EncodeCategorical:
     def fit(self, frame: pd.DataFrame) -> EncodeCategorical:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
-            raise KeyError(f"EncodeCategorical: columns {missing} are not in the frame; columns are {list(frame.columns)}")
+            raise KeyError(f"EncodeCategorical: columns {missing} are not in the frame; it has {list(frame.columns)}")
         self.categories_ = {c: sorted(frame[c].dropna().unique()) for c in self.columns}
         self.cardinality_ = {c: len(cats) + 1 for c, cats in self.categories_.items()}
         return self
@@ -178,7 +185,7 @@ class EncodeCategorical:
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
         for column, categories in self.categories_.items():
-            codes = pd.Categorical(frame[column], categories=categories).codes + 1  # -1 (unseen/NaN) becomes 0
+            codes = pd.Index(categories).get_indexer(frame[column]) + 1  # -1 (unseen or NaN) becomes 0
             if self.mode == "index":
                 frame[column] = codes.astype(np.int64)
                 continue
@@ -205,8 +212,17 @@ class EncodeCategorical:
         return frame
 
 
-# Period of each calendar feature, for the sin/cos encoding (day of year and week average over leap years).
-CALENDAR_PERIODS = {"hour": 24, "dayofweek": 7, "day": 31, "dayofyear": 365.25, "week": 52.1775, "month": 12, "quarter": 4}
+# Period of each calendar feature for the sin/cos encoding (day of year and week averaged over leap years), and
+# the DatetimeIndex attribute that reads it.
+CALENDAR_FEATURES = {
+    "hour": (24, "hour"),
+    "dayofweek": (7, "day_of_week"),
+    "day": (31, "day"),
+    "dayofyear": (365.25, "day_of_year"),
+    "week": (52.1775, None),  # ISO week: DatetimeIndex.isocalendar().week
+    "month": (12, "month"),
+    "quarter": (4, "quarter"),
+}
 
 
 class CalendarFeatures:
@@ -218,9 +234,9 @@ class CalendarFeatures:
     """
 
     def __init__(self, features: Sequence[str] = ("month",), cyclical: bool = True, column: str | None = None):
-        unknown = [f for f in features if f not in CALENDAR_PERIODS]
+        unknown = [f for f in features if f not in CALENDAR_FEATURES]
         if unknown:
-            raise ValueError(f"CalendarFeatures: unknown features {unknown}; choose from {list(CALENDAR_PERIODS)}")
+            raise ValueError(f"CalendarFeatures: unknown features {unknown}; choose from {list(CALENDAR_FEATURES)}")
         self.features, self.cyclical, self.column = list(features), cyclical, column
 
     def fit(self, frame: pd.DataFrame) -> CalendarFeatures:
@@ -239,11 +255,12 @@ class CalendarFeatures:
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         times, frame = self._times(frame), frame.copy()
         for feature in self.features:
-            value = np.asarray(times.isocalendar().week if feature == "week" else getattr(times, feature), np.float64)
+            period, attribute = CALENDAR_FEATURES[feature]
+            value = np.asarray(times.isocalendar().week if attribute is None else getattr(times, attribute), np.float64)
             if not self.cyclical:
                 frame[feature] = value.astype(np.int64)
                 continue
-            angle = 2 * np.pi * value / CALENDAR_PERIODS[feature]
+            angle = 2 * np.pi * value / period
             frame[f"{feature}_sin"], frame[f"{feature}_cos"] = np.sin(angle), np.cos(angle)
         return frame
 
@@ -263,7 +280,7 @@ class Pipeline:
 
     def fit(self, train: pd.DataFrame) -> Pipeline:
         if self.target not in train.columns:
-            raise KeyError(f"Pipeline: target column {self.target!r} is not in the frame; columns are {list(train.columns)}")
+            raise KeyError(f"Pipeline: target column {self.target!r} is not in the frame; it has {list(train.columns)}")
         check_numeric_columns(train, [self.target], "Pipeline target")
         for step in self.steps:
             train = step.fit(train).transform(train)
@@ -283,10 +300,18 @@ class Pipeline:
             frame = step.inverse_transform(frame)
         return frame
 
+    def transform_target(self, values) -> np.ndarray:
+        """Target values of any shape, in original units → prepared units (float64)."""
+        values = np.asarray(values, dtype=np.float64)
+        for step in self.steps:
+            if hasattr(step, "transform_column"):  # the steps that change values column by column, reversibly
+                values = step.transform_column(values, self.target)
+        return values
+
     def inverse_transform_target(self, values) -> np.ndarray:
         """Target values of any shape, in prepared units → original units (float64)."""
         values = np.asarray(values, dtype=np.float64)
         for step in reversed(self.steps):
-            if hasattr(step, "inverse_column"):  # the steps that change values column by column, reversibly
+            if hasattr(step, "inverse_column"):
                 values = step.inverse_column(values, self.target)
         return values

@@ -22,7 +22,7 @@ import pandas as pd
 
 from lstmkit.data.prep import check_numeric_columns
 
-__all__ = ["SPLITS", "SplitPoints", "Windows", "chronological_split", "make_windows"]
+__all__ = ["SPLITS", "SplitPoints", "Windows", "chronological_split", "make_windows", "windows_at"]
 
 SPLITS = ("train", "val", "test")
 
@@ -105,18 +105,7 @@ def make_windows(
     for name, value in (("input_length", input_length), ("horizon", horizon), ("stride", stride)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    inputs_columns = [target, *past_covariates]
-    check_numeric_columns(frame, [*inputs_columns, *future_covariates], "make_windows")
     val_start, test_start, end = splits.positions(frame.index)
-    used = frame.iloc[:end]
-    for column in [*inputs_columns, *future_covariates]:
-        if used[column].isna().any():
-            first = used.index[used[column].isna().to_numpy().argmax()]
-            raise ValueError(f"make_windows: column {column!r} has missing values (first at {first!r}); fill them first")
-
-    inputs = used[inputs_columns].to_numpy(np.float32)
-    targets = used[target].to_numpy(np.float32)
-    future = used[list(future_covariates)].to_numpy(np.float32)
     windows = {}
     for split, (start, stop) in zip(SPLITS, ((0, val_start), (val_start, test_start), (test_start, end))):
         origins = np.arange(max(start, input_length), stop - horizon + 1, stride, dtype=np.int64)
@@ -126,11 +115,37 @@ def make_windows(
                 f"for one window of input_length={input_length} and horizon={horizon}; it needs at least "
                 f"{horizon} target rows and {input_length} rows before them"
             )
-        steps = np.arange(horizon)
-        windows[split] = Windows(
-            inputs=inputs[origins[:, None] + np.arange(-input_length, 0)],
-            targets=targets[origins[:, None] + steps],
-            future=future[origins[:, None] + steps],
-            origins=origins,
-        )
+        windows[split] = windows_at(frame, target, origins, input_length, horizon, past_covariates, future_covariates)
     return windows
+
+
+def windows_at(
+    frame: pd.DataFrame,
+    target: str,
+    origins: np.ndarray,
+    input_length: int,
+    horizon: int,
+    past_covariates: Sequence[str] = (),
+    future_covariates: Sequence[str] = (),
+) -> Windows:
+    """The windows with the given ``origins`` (row positions of the first forecast step), in that order."""
+    origins = np.asarray(origins, dtype=np.int64)
+    if origins.size and (origins.min() < input_length or origins.max() + horizon > len(frame)):
+        raise ValueError(
+            f"windows_at: origins must lie in [{input_length}, {len(frame) - horizon}] for input_length="
+            f"{input_length}, horizon={horizon} and {len(frame)} rows, got [{origins.min()}, {origins.max()}]"
+        )
+    inputs_columns = [target, *past_covariates]
+    check_numeric_columns(frame, [*inputs_columns, *future_covariates], "make_windows")
+    read = frame.iloc[: origins.max() + horizon] if origins.size else frame.iloc[:0]
+    for column in [*inputs_columns, *future_covariates]:
+        if read[column].isna().any():
+            first = read.index[read[column].isna().to_numpy().argmax()]
+            raise ValueError(f"make_windows: column {column!r} has missing values (first at {first!r}); fill them")
+    steps = np.arange(horizon)
+    return Windows(
+        inputs=read[inputs_columns].to_numpy(np.float32)[origins[:, None] + np.arange(-input_length, 0)],
+        targets=read[target].to_numpy(np.float32)[origins[:, None] + steps],
+        future=read[list(future_covariates)].to_numpy(np.float32)[origins[:, None] + steps],
+        origins=origins,
+    )

@@ -70,6 +70,8 @@ class ForecastTask(Task):
         self.point_index = int(np.argmin(np.abs(np.asarray(quantiles) - 0.5))) if loss == "quantile" else 0
         self._forecasts: dict[str, list[Tensor]] = {"val": [], "test": []}
         self.comparison: dict[str, dict[str, float]] = {}
+        self._sarimax: SarimaxForecaster | None = None
+        self._baseline_paths: dict[str, np.ndarray] = {}  # test forecasts (N, horizon) of each baseline
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(
@@ -89,7 +91,11 @@ class ForecastTask(Task):
     def setup(self, stage: str) -> None:
         dm = self.datamodule
         expected = {"input_size": dm.input_size, "future_size": dm.future_size, "horizon": dm.horizon}
-        found = {"input_size": self.net.lstm.input_size, "future_size": self.net.future_size, "horizon": self.net.horizon}
+        found = {
+            "input_size": self.net.lstm.input_size,
+            "future_size": self.net.future_size,
+            "horizon": self.net.horizon,
+        }
         if found != expected:
             raise ValueError(f"the network's {found} do not fit the data's {expected}: set model.net accordingly")
 
@@ -111,7 +117,7 @@ class ForecastTask(Task):
         self._forecasts["val"] = []
 
     def on_test_epoch_start(self) -> None:
-        self._forecasts["test"] = []
+        self._forecasts["test"], self._sarimax = [], None
 
     # ---- scoring against baselines --------------------------------------------------------------------
     def baseline_forecasts(self, origins: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
@@ -119,11 +125,13 @@ class ForecastTask(Task):
         dm = self.datamodule
         series, horizon = dm.target_series, dm.horizon
         forecasts = {"naive": (naive_forecast(series, origins, horizon), None)}
-        if dm.season > 1:
+        if dm.season > 1 and origins.min() >= dm.season:  # every window has a season of history (not so in k-fold)
             forecasts["seasonal_naive"] = (seasonal_naive_forecast(series, origins, horizon, dm.season), None)
-        if self.hparams.classical:
-            model = SarimaxForecaster(**self.hparams.classical).fit(series, fit_end=dm.split_rows[0])
-            forecasts["sarimax"] = model.forecast(series, origins, horizon)
+        # no SARIMAX under k-fold (no chronological training rows) nor in fast_dev_run (its fit takes seconds)
+        if self.hparams.classical and dm.fit_end is not None and not self.trainer.fast_dev_run:
+            if self._sarimax is None:  # fitted once per test run, on the training rows
+                self._sarimax = SarimaxForecaster(**self.hparams.classical).fit(series, fit_end=dm.fit_end)
+            forecasts["sarimax"] = self._sarimax.forecast(series, origins, horizon)
         return forecasts
 
     def score_test(self) -> dict[str, dict[str, float]]:
@@ -131,7 +139,7 @@ class ForecastTask(Task):
         dm = self.datamodule
         forecasts = torch.cat(self._forecasts["test"]).double().numpy()  # (N, H, outputs)
         origins, actual = dm.windows["test"].origins[: len(forecasts)], dm.actuals("test")[: len(forecasts)]
-        train = dm.target_series[: dm.split_rows[0]]
+        train = dm.target_series[: dm.fit_end]  # MASE scale: the whole series under k-fold (fit_end None)
         models = {"lstm": (forecasts[..., self.point_index], None), **self.baseline_forecasts(origins)}
         table = {name: forecast_metrics(mean, actual, train, dm.season) for name, (mean, _) in models.items()}
         if self.hparams.loss == "quantile":
@@ -143,7 +151,7 @@ class ForecastTask(Task):
                 bounds = mean[..., None] + std[..., None] * norm.ppf(levels)
                 table["sarimax"]["coverage"] = interval_coverage(bounds[..., 0], bounds[..., -1], actual)
                 table["sarimax"]["pinball"] = pinball_loss(bounds, actual, levels)
-        self._figure_data = {"origins": origins, "lstm": forecasts, "baselines": models}
+        self._baseline_paths = {name: mean for name, (mean, _) in models.items() if name != "lstm"}
         return table
 
     def on_test_epoch_end(self) -> None:
@@ -163,7 +171,7 @@ class ForecastTask(Task):
         dm = self.datamodule
         forecasts = torch.cat(self._forecasts[stage]).double().numpy()
         origins = dm.windows[stage].origins[: len(forecasts)]
-        baselines = self._figure_data["baselines"] if stage == "test" else {}
+        baselines = self._baseline_paths if stage == "test" else {}
         figure = forecast_figure(dm, origins, forecasts, self.point_index, baselines, self.hparams.media_points)
         self.log_figure(f"{stage}/forecast_vs_actual", figure)
 
@@ -185,7 +193,7 @@ def forecast_figure(dm, origins, forecasts, point_index, baselines, max_points):
     if forecasts.shape[-1] > 1:
         lower, upper = forecasts[keep, :, 0].ravel(), forecasts[keep, :, -1].ravel()
         axes.fill_between(times[rows], lower, upper, color="C0", alpha=0.25, label="LSTM interval")
-    for i, (name, (mean, _)) in enumerate(baselines.items()):
+    for i, (name, mean) in enumerate(baselines.items()):
         axes.plot(times[rows], mean[keep].ravel(), ls="--", lw=1, color=f"C{i + 1}", label=name)
     axes.set_title(f"{dm.series}: forecasts of {horizon} step(s) from every {horizon}-th origin")
     axes.legend(fontsize="small", ncols=3)
