@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
-from test_framework_config import QUIET
+from test_framework_config import QUIET, compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +43,21 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert "distributed_backend=gloo" in log and "Starting with 2 processes" in log
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test"]["test/mae"] > 0 and metrics["best_checkpoint"]
+    # the processes' test forecasts are gathered in dataset order: the baseline is scored on every test window
+    assert metrics["test"]["test/naive/mae"] == pytest.approx(naive_test_mae())
+
+
+def naive_test_mae() -> float:
+    """The naive baseline's MAE over all test windows of the default experiment, in one process."""
+    import hydra
+
+    from lstmkit.forecast.baselines import naive_forecast
+
+    datamodule = hydra.utils.instantiate(compose_config("train", []).data)
+    datamodule.setup("test")
+    origins = datamodule.windows["test"].origins
+    forecast = naive_forecast(datamodule.target_series, origins, datamodule.horizon)
+    return float(np.abs(forecast - datamodule.actuals("test")).mean())
 
 
 def test_mistyped_key_prints_valid_keys(tmp_path):

@@ -108,15 +108,16 @@ def test_unknown_backend_lists_choices():
     from lstmkit.utils.hydra import instantiate
 
     cfg = compose_config("train", ["model.net.backend=cudnn"])
-    with pytest.raises(ValueError, match=r"^model \(lstmkit.tasks.RegressionTask\): backend: expected one of "
-                                         r"\['auto', 'aten', 'reference', 'triton'\], got 'cudnn'$"):
+    message = (r"^model \(lstmkit.tasks.forecasting.ForecastTask\): backend: expected one of "
+               r"\['auto', 'aten', 'reference', 'triton'\], got 'cudnn'$")
+    with pytest.raises(ValueError, match=message):
         instantiate(cfg.model, "model")
 
 
 def test_missing_data_package_names_the_extra(monkeypatch):
-    from lstmkit.data.sunspots import SunspotsDataModule
+    from lstmkit.data.forecasting import ForecastDataModule
 
     monkeypatch.setitem(sys.modules, "statsmodels", None)
     monkeypatch.setitem(sys.modules, "statsmodels.api", None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'lstmkit\[data\]'"):
-        SunspotsDataModule().prepare_data()
+        ForecastDataModule(series="sunspots").prepare_data()

@@ -29,6 +29,8 @@ def test_metrics_json(trained):
     out, value, metrics = trained
     assert metrics["optimized_metric"] == {"name": "val/mae_best", "value": pytest.approx(value)}
     assert {"test/mae", "test/rmse", "test/mse", "test/r2", "test/loss"} <= set(metrics["test"])
+    # the baselines, scored on the same test windows in the same run
+    assert {f"test/{name}/mae" for name in ("naive", "seasonal_naive", "sarimax")} <= set(metrics["test"])
     assert {"val/mae", "val/mae_best", "val/loss"} <= set(metrics["val"])
     assert {"train/loss", "train/mae"} <= set(metrics["train"])
     assert metrics["wall_time_s"] > 0 and metrics["epochs"] == 3
@@ -40,9 +42,9 @@ def test_checkpoint_rebuilds_model_and_loads_weights_only(trained):
     out, _, _ = trained
     checkpoint = torch.load(out / "checkpoints" / "best.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["net"]["hidden_size"] == 16
-    from lstmkit.tasks import RegressionTask
+    from lstmkit.tasks.forecasting import ForecastTask
 
-    model = RegressionTask.load_from_checkpoint(out / "checkpoints" / "best.ckpt", weights_only=True)
+    model = ForecastTask.load_from_checkpoint(out / "checkpoints" / "best.ckpt", weights_only=True)
     assert model.net.lstm.hidden_size == 16
 
 
@@ -74,10 +76,10 @@ def test_tensorboard_scalars_and_hparams(trained):
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     expected = {"train/loss", "train/mae", "train/grad_norm", "train/lr", "val/loss", "val/mae", "val/rmse",
-                "val/mae_best", "test/mae", "test/rmse"}
+                "val/mae_best", "test/mae", "test/rmse", "test/naive/mae", "test/sarimax/mae"}
     assert expected <= scalars, f"missing: {expected - scalars}"
     assert events.Scalars("val/mae_best")[-1].value == pytest.approx(value)
-    assert {"val/prediction_vs_target", "test/prediction_vs_target"} <= set(events.Tags()["images"])
+    assert {"val/forecast_vs_actual", "test/forecast_vs_actual"} <= set(events.Tags()["images"])
 
     content = events.PluginTagToContent("hparams")
     session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])

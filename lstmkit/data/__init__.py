@@ -1,7 +1,10 @@
 """Data: LightningDataModules and data preparation.
 
 - :mod:`lstmkit.data.resumable`: a DataModule base whose training order survives a mid-epoch restart.
-- :mod:`lstmkit.data.sunspots`: yearly sunspot numbers (statsmodels), windowed for one-step forecasting.
+- :mod:`lstmkit.data.series`, :mod:`lstmkit.data.prep`, :mod:`lstmkit.data.windowing`: named series, fitted
+  preparation steps and chronological windowing.
+- :mod:`lstmkit.data.forecasting`: ``ForecastDataModule``, a prepared and windowed series (the default
+  experiment's sunspots, CO₂, macro, sine).
 
 Submodules are not imported here so that importing one does not pull in another's optional packages.
 """

@@ -90,7 +90,6 @@ class ForecastDataModule(ResumableDataModule):
         self.sample_fold = None if sample_fold is None else list(sample_fold)
         self.fill, self.clip, self.scaler = fill, clip, scaler
         self.anomalies = dict(anomalies) if anomalies else None
-        self.datasets: dict[str, TensorDataset] = {}
 
     @property
     def input_size(self) -> int:
@@ -169,15 +168,3 @@ class ForecastDataModule(ResumableDataModule):
     def actuals(self, split: str) -> np.ndarray:
         """``(N, horizon)`` target values of the split's windows, in original units (float64)."""
         return self.target_series[self.windows[split].origins[:, None] + np.arange(self.horizon)]
-
-    def train_dataloader(self):
-        return self.train_loader(self.datasets["train"])
-
-    def val_dataloader(self):
-        return self.eval_loader(self.datasets["val"])
-
-    def test_dataloader(self):
-        return self.eval_loader(self.datasets["test"])
-
-    def predict_dataloader(self):
-        return self.eval_loader(self.datasets["test"])

@@ -5,7 +5,12 @@ batch with a new shuffle, and Lightning's stateful-loader protocol records batch
 which includes the batch Lightning has prefetched but not trained on. Here the position comes from
 Lightning's own count of processed batches, and the order of each epoch is a pure function of
 ``(seed, epoch)`` — the same contract as ``DistributedSampler`` — so a resumed run sees exactly the batches
-an uninterrupted run would. Subclasses build datasets and call :meth:`train_loader` / :meth:`eval_loader`.
+an uninterrupted run would.
+
+Subclasses build their datasets in ``setup()`` into ``self.datasets`` (``{"train": …, "val": …, "test": …}``
+and optionally ``"predict"``); the default ``*_dataloader`` methods serve them through :meth:`train_loader` (shuffled,
+resumable) and :meth:`eval_loader` (in order). A subclass with other needs overrides a loader method and still calls
+:meth:`train_loader` / :meth:`eval_loader`.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ class EpochSeededSampler(Sampler[int]):
 
 
 class ResumableDataModule(L.LightningDataModule):
-    """Base for DataModules: shuffled training loader with exact mid-epoch resume, plain eval loaders.
+    """Base for DataModules: shuffled training loader with exact mid-epoch resume, plain eval loaders, and default
+    loaders over ``self.datasets`` (filled by the subclass's ``setup()``; ``predict`` falls back to ``test``).
 
     Args:
         batch_size: samples per batch.
@@ -54,6 +60,7 @@ class ResumableDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self._sampler: EpochSeededSampler | None = None
         self._resume_at: tuple[int, int] | None = None  # (epoch, samples already trained in it)
+        self.datasets: dict[str, Dataset] = {}  # split name -> dataset, filled by the subclass's setup()
 
     def _loader(self, dataset: Dataset, sampler: Sampler[int] | None) -> DataLoader:
         # A private generator: the loader's per-iterator base seed is then not drawn from the global RNG,
@@ -76,6 +83,25 @@ class ResumableDataModule(L.LightningDataModule):
     def eval_loader(self, dataset: Dataset) -> DataLoader:
         """Loader in dataset order, for validation, test and prediction."""
         return self._loader(dataset, None)
+
+    def dataset(self, split: str) -> Dataset:
+        """``self.datasets[split]``, with a clear error when ``setup()`` has not built it."""
+        if split not in self.datasets:
+            built = sorted(self.datasets) or "none (has setup() run?)"
+            raise KeyError(f"{type(self).__name__} has no {split!r} dataset; built: {built}")
+        return self.datasets[split]
+
+    def train_dataloader(self) -> DataLoader:
+        return self.train_loader(self.dataset("train"))
+
+    def val_dataloader(self) -> DataLoader:
+        return self.eval_loader(self.dataset("val"))
+
+    def test_dataloader(self) -> DataLoader:
+        return self.eval_loader(self.dataset("test"))
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.eval_loader(self.dataset("predict" if "predict" in self.datasets else "test"))
 
     def state_dict(self) -> dict[str, Any]:
         """Position in the current training epoch, saved into every checkpoint by Lightning."""

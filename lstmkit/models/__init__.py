@@ -1,5 +1,5 @@
 """Networks: plain ``nn.Module`` s built from :mod:`lstmkit.nn`, with the LSTM ``backend`` as an argument."""
 
-from lstmkit.models.regressor import LSTMRegressor
+from lstmkit.models.forecasting import LSTMForecaster
 
-__all__ = ["LSTMRegressor"]
+__all__ = ["LSTMForecaster"]

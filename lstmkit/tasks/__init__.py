@@ -1,6 +1,9 @@
-"""LightningModules: :class:`Task` (shared wiring) and the tasks built on it."""
+"""LightningModules: :class:`Task` (shared wiring) and the tasks built on it.
+
+Tasks live in their own modules (``lstmkit.tasks.forecasting.ForecastTask``, …) and are not imported here, so that
+importing one does not pull in another's optional packages.
+"""
 
 from lstmkit.tasks.base import Task
-from lstmkit.tasks.regression import RegressionTask
 
-__all__ = ["RegressionTask", "Task"]
+__all__ = ["Task"]

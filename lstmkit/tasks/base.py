@@ -11,7 +11,7 @@
 - Media: override :meth:`log_media` and call :meth:`log_figure`, :meth:`log_text` or :meth:`log_image`; it runs
   after validation every ``media_every_n_epochs`` epochs and after testing, only when TensorBoard is a logger.
 
-A subclass implements :meth:`make_metrics` and :meth:`step`; see :mod:`lstmkit.tasks.regression`.
+A subclass implements :meth:`make_metrics` and :meth:`step`; see :mod:`lstmkit.tasks.forecasting`.
 """
 
 from __future__ import annotations

@@ -154,7 +154,20 @@ class ForecastTask(Task):
         self._baseline_paths = {name: mean for name, (mean, _) in models.items() if name != "lstm"}
         return table
 
+    def gather_test_forecasts(self) -> None:
+        """Under DDP, replace this process's test forecasts with all processes' in dataset order, so the scoring
+        against the baselines sees every test window with its own origin. Lightning's ``DistributedSampler`` (no
+        shuffling) gives rank ``r`` the windows ``r, r + W, r + 2W, …`` of the test set padded to a multiple of ``W``
+        processes: interleaving the gathered forecasts restores the order, and the padding falls off the end."""
+        if self.trainer.world_size <= 1 or not self._forecasts["test"]:
+            return
+        local = torch.cat(self._forecasts["test"]).to(self.device)
+        gathered = self.all_gather(local)  # (W, N / W, H, outputs)
+        ordered = gathered.transpose(0, 1).flatten(0, 1)[: len(self.datamodule.windows["test"])]
+        self._forecasts["test"] = [ordered.cpu()]
+
     def on_test_epoch_end(self) -> None:
+        self.gather_test_forecasts()
         if self._forecasts["test"]:
             self.comparison = self.score_test()
             for name, metrics in self.comparison.items():
