@@ -1,7 +1,9 @@
 """Elementwise LSTM cell math shared by every kernel (DESIGN §2), in float32 registers.
 
 Gate order i, f, g, o (as torch.nn.LSTM). Inputs are the pre-activations ``a_*`` of one tile; the
-cell state is carried in float32 by the callers.
+cell state is carried in float32 by the callers. ``cell_forward``/``cell_backward`` take the variants of
+DESIGN §4 (zoneout, LayerNorm of c) behind constexpr flags; with every flag off they are the vanilla cell.
+The LayerNorm helpers reduce over a tile's columns, so they need tiles that hold whole rows.
 """
 
 import triton
@@ -19,28 +21,120 @@ def tanh(x):
     return 2.0 * sigmoid(2.0 * x) - 1.0
 
 
+EPS = tl.constexpr(1e-5)  # LayerNorm epsilon (lstmkit.ops.variants.EPS)
+
+
 @triton.jit
-def cell_forward(a_i, a_f, a_g, a_o, c_prev):
-    """Returns the activated gates, the new cell state and the new hidden state (all float32)."""
+def layer_norm(x, ok, N: tl.constexpr):
+    """``(x - mean) * rstd`` over the columns of a (rows, ·) tile that holds whole rows of N features (``ok``:
+    the real columns; padding columns must hold 0); returns the normalised tile and ``rstd`` (rows, 1)."""
+    mean = tl.sum(x, 1)[:, None] / N
+    d = tl.where(ok, x - mean, 0.0)
+    rstd = 1.0 / tl.sqrt(tl.sum(d * d, 1)[:, None] / N + EPS)
+    return d * rstd, rstd
+
+
+@triton.jit
+def layer_norm4(x_i, x_f, x_g, x_o, ok, N: tl.constexpr):
+    """:func:`layer_norm` over a row of N = 4H features held as the four gate tiles i, f, g, o."""
+    mean = (tl.sum(x_i, 1) + tl.sum(x_f, 1) + tl.sum(x_g, 1) + tl.sum(x_o, 1))[:, None] / N
+    d_i = tl.where(ok, x_i - mean, 0.0)
+    d_f = tl.where(ok, x_f - mean, 0.0)
+    d_g = tl.where(ok, x_g - mean, 0.0)
+    d_o = tl.where(ok, x_o - mean, 0.0)
+    var = tl.sum(d_i * d_i, 1) + tl.sum(d_f * d_f, 1) + tl.sum(d_g * d_g, 1) + tl.sum(d_o * d_o, 1)
+    rstd = 1.0 / tl.sqrt(var[:, None] / N + EPS)
+    return d_i * rstd, d_f * rstd, d_g * rstd, d_o * rstd, rstd
+
+
+@triton.jit
+def layer_norm_backward(gy, xhat, rstd, ok, N: tl.constexpr):
+    """dL/dx through ``xhat = (x - mean) * rstd`` given ``gy`` = dL/dxhat (gain applied), whole rows of N."""
+    m1 = tl.sum(gy, 1)[:, None] / N
+    m2 = tl.sum(gy * xhat, 1)[:, None] / N
+    return tl.where(ok, rstd * (gy - m1 - xhat * m2), 0.0)
+
+
+@triton.jit
+def layer_norm_backward4(g_i, g_f, g_g, g_o, x_i, x_f, x_g, x_o, rstd, ok, N: tl.constexpr):
+    """:func:`layer_norm_backward` over a row of N = 4H features held as the four gate tiles."""
+    m1 = (tl.sum(g_i, 1) + tl.sum(g_f, 1) + tl.sum(g_g, 1) + tl.sum(g_o, 1))[:, None] / N
+    m2 = (tl.sum(g_i * x_i, 1) + tl.sum(g_f * x_f, 1) + tl.sum(g_g * x_g, 1) + tl.sum(g_o * x_o, 1))[:, None] / N
+    return (tl.where(ok, rstd * (g_i - m1 - x_i * m2), 0.0), tl.where(ok, rstd * (g_f - m1 - x_f * m2), 0.0),
+            tl.where(ok, rstd * (g_g - m1 - x_g * m2), 0.0), tl.where(ok, rstd * (g_o - m1 - x_o * m2), 0.0))
+
+
+@triton.jit
+def cell_forward(
+    a_i, a_f, a_g, a_o,  # gate pre-activations, float32
+    c_prev,  # c~ entering the step, float32
+    h_prev,  # h~ entering the step (zoneout_h only)
+    z_c, z_h,  # zoneout tiles (1 keeps the previous value; the rate in eval); unused unless ZONEOUT_*
+    ln_w, ln_b, ok,  # LN_c gain and bias (1, BLOCK_H) and real columns; unused unless LN_C (whole rows only)
+    H: tl.constexpr,
+    LN_C: tl.constexpr,
+    ZONEOUT_C: tl.constexpr,
+    ZONEOUT_H: tl.constexpr,
+):
+    """Returns the activated gates, the carried cell state and the new hidden state (all float32). With every
+    flag off this is exactly the vanilla cell (DESIGN §2); the flags add DESIGN §4's zoneout and LN_c."""
     i = sigmoid(a_i)
     f = sigmoid(a_f)
     g = tanh(a_g)
     o = sigmoid(a_o)
     c = f * c_prev + i * g
-    h = o * tanh(c)
+    if ZONEOUT_C:
+        c = c + z_c * (c_prev - c)
+    c_out = c
+    if LN_C:
+        c_hat, _ = layer_norm(c, ok, H)
+        c_out = c_hat * ln_w + ln_b
+    h = o * tanh(c_out)
+    if ZONEOUT_H:
+        h = h + z_h * (h_prev.to(tl.float32) - h)
     return i, f, g, o, c, h
 
 
 @triton.jit
-def cell_backward(dh, dc, i, f, g, o, c, c_prev):
-    """Given dL/dh_t (incl. dy_t) and dL/dc_t from step t+1: the gate pre-activation gradients and dL/dc_{t-1}."""
-    tc = tanh(c)
+def cell_backward(
+    dh,  # dL/dh_t (incl. dy_t), float32
+    dc,  # dL/dc_t carried from step t+1, float32
+    i, f, g, o, c, c_prev,  # activated gates, carried c_t and c~ of the step, float32
+    z_c, z_h, ln_w, ln_b, ok,  # as in cell_forward
+    H: tl.constexpr,
+    LN_C: tl.constexpr,
+    ZONEOUT_C: tl.constexpr,
+    ZONEOUT_H: tl.constexpr,
+):
+    """Returns the gate pre-activation gradients ``da_i, da_f, da_g, da_o``, the carries ``dL/dc~`` and
+    ``dL/dh~`` through the cell and zoneout (the latter only meaningful with ZONEOUT_H), and ``dL/dLN_c(c_t)``
+    (only meaningful with LN_C: the caller reduces it into the LN_c parameter gradients)."""
+    carry_h = dh
+    if ZONEOUT_H:
+        carry_h = dh * z_h
+        dh = dh * (1.0 - z_h)
+    c_out = c
+    if LN_C:
+        c_hat, c_rstd = layer_norm(c, ok, H)
+        c_out = c_hat * ln_w + ln_b
+    tc = tanh(c_out)
     da_o = dh * tc * o * (1.0 - o)
-    dc = dc + dh * o * (1.0 - tc * tc)
+    d_c_out = dh * o * (1.0 - tc * tc)
+    if LN_C:
+        dc = dc + layer_norm_backward(d_c_out * ln_w, c_hat, c_rstd, ok, H)
+    else:
+        dc = dc + d_c_out
+    if ZONEOUT_C:
+        carry_c = dc * z_c
+        dc = dc * (1.0 - z_c)
     da_i = dc * g * i * (1.0 - i)
     da_f = dc * c_prev * f * (1.0 - f)
     da_g = dc * i * (1.0 - g * g)
-    return da_i, da_f, da_g, da_o, dc * f
+    if ZONEOUT_C:
+        carry_c = carry_c + dc * f
+    else:
+        carry_c = dc * f
+    return da_i, da_f, da_g, da_o, carry_c, carry_h, d_c_out
 
 
 # INTERPRET_BF16 is set by the launcher for bfloat16 under TRITON_INTERPRET=1 only, where Triton 3.9's interpreter

@@ -39,7 +39,7 @@ os.environ["TRITON_INTERPRET"] = "0"  # AOT compilation needs real @triton.jit f
 
 import torch  # noqa: E402
 import triton  # noqa: E402
-from lstmkit.kernels import launch, sequence, step  # noqa: E402
+from lstmkit.kernels import launch, rows, sequence, step  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
@@ -50,12 +50,48 @@ ARCHS = (80, 90)
 BATCHES = (16, 64)  # the two shapes of docs/PERFORMANCE.md; the step kernels' tiles depend on batch
 SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}  # max dynamic shared memory per block (A100, H100)
 TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-FP32_POINTERS = {"c_prev_ptr", "c_next_ptr", "dh_ptr", "dc_ptr"}  # float32 state and carries
+FP32_POINTERS = {"c_prev_ptr", "c_next_ptr", "dh_ptr", "dc_ptr", "r_ptr", "r_hat_ptr", "r_rstd_ptr"}  # float32
+FLAGS = ("LN_H", "LN_C", "ZONEOUT_C", "ZONEOUT_H", "DROPOUT", "RESETS")
+# the LSTM variants (DESIGN §4) by the flags they set; "masks" covers the single-launch step path (no LayerNorm)
+VARIANTS = {
+    "vanilla": {},
+    "layer_norm": dict(LN_H=True, LN_C=True),
+    "masks": dict(ZONEOUT_C=True, ZONEOUT_H=True, DROPOUT=True, RESETS=True),
+    "all": dict(LN_H=True, LN_C=True, ZONEOUT_C=True, ZONEOUT_H=True, DROPOUT=True, RESETS=True),
+}
 BIN = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
 
 
-def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: bool) -> list[dict]:
-    """The (kernel, constexprs, num_warps) the launcher would use for one shape and arch, as plain dicts:
+def _kernels(strategy: str, variant: str, hidden: int, dtype, arch: int, full: bool) -> list[tuple[str, str, dict]]:
+    """(label, kernel function, constexpr flags) the launcher launches for one strategy and variant."""
+    flags = VARIANTS[variant]
+    layer_norm = flags.get("LN_H", False) or flags.get("LN_C", False)
+    suffix = "" if variant == "vanilla" else f"<{variant}>"
+    if strategy == "sequence":
+        return [(f"{d}_sequence{suffix}", f"lstm_{d}_sequence_kernel", dict(flags))
+                for d, backward in (("fwd", False), ("bwd", True))
+                if hidden <= launch.sequence_max_hidden(dtype, arch // 10, backward, layer_norm)]
+    matmul = {k: v for k, v in flags.items() if k in ("ZONEOUT_H", "DROPOUT", "RESETS")}
+    if layer_norm:  # two launches per step: the matmul in the step kernel, the rest in a row kernel
+        row_flags = {k: v for k, v in flags.items() if k != "DROPOUT"}
+        return [(f"fwd_step[matmul]{suffix}", "lstm_fwd_step_kernel",
+                 dict(ELEMENTWISE=False, DROPOUT=flags.get("DROPOUT", False), RESETS=flags.get("RESETS", False))),
+                (f"fwd_row{suffix}", "lstm_fwd_row_kernel", row_flags),
+                (f"bwd_step[matmul]{suffix}", "lstm_bwd_step_kernel", dict(HAS_NEXT=True, ELEMENTWISE=False, **matmul)),
+                (f"bwd_row{suffix}", "lstm_bwd_row_kernel", row_flags)]
+    out = [(f"fwd_step{suffix}", "lstm_fwd_step_kernel", dict(ELEMENTWISE=True, **flags))]
+    bwd_flags = [(True, True), (False, True), (True, False)] if full else [(True, True)]
+    for has_next, elementwise in bwd_flags:
+        name = "bwd_step" + ("" if (has_next, elementwise) == (True, True) else
+                             "[last]" if not has_next else "[close]")
+        out.append((name + suffix, "lstm_bwd_step_kernel",
+                    dict(HAS_NEXT=has_next, ELEMENTWISE=elementwise, **(flags if elementwise else matmul))))
+    return out
+
+
+def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: bool,
+                    variant: str = "vanilla") -> list[dict]:
+    """The (kernel, constexprs, num_warps) the launcher would use for one shape, arch and variant, as plain dicts:
     the step kernels (any H; ``strategy="step"`` forces them) and the sequence kernels where they fit."""
     dtype = DTYPES[dtype_name]
     torch.backends.cudnn.allow_tf32 = dtype_name != "fp32-ieee"
@@ -63,28 +99,29 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
     lengths = (False, True) if full else (False,)
     out = []
     for strategy in ("step", "sequence"):
-        cfg = launch.kernel_config(strategy, batch, hidden, dtype)
-        blocks = dict(BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h)
-        if strategy == "step":
-            blocks["BLOCK_K"] = cfg.block_k
-            variants = [("fwd_step", "lstm_fwd_step_kernel", {})]
-            bwd_flags = [(True, True), (False, True), (True, False)] if full else [(True, True)]
-            for has_next, elementwise in bwd_flags:
-                name = "bwd_step" + ("" if (has_next, elementwise) == (True, True) else
-                                     "[last]" if not has_next else "[close]")
-                variants.append((name, "lstm_bwd_step_kernel", dict(HAS_NEXT=has_next, ELEMENTWISE=elementwise)))
-        else:
-            variants = [(f"{d}_sequence", f"lstm_{d}_sequence_kernel", {})
-                        for d, backward in (("fwd", False), ("bwd", True))
-                        if hidden <= launch.sequence_max_hidden(dtype, arch // 10, backward)]
-        for name, fn_name, flags in variants:
+        for name, fn_name, flags in _kernels(strategy, variant, hidden, dtype, arch, full):
+            cfg = launch.row_config(hidden) if "_row" in fn_name else launch.kernel_config(strategy, batch, hidden,
+                                                                                           dtype)
+            blocks = dict(BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h)
+            if strategy == "step" and "_row" not in fn_name:
+                blocks["BLOCK_K"] = cfg.block_k
+            options = {k: v for k, v in dots.items() if "_row" not in fn_name or k == "INTERPRET_BF16"}
+            fn = _function(fn_name)
+            flags = {**{k: False for k in FLAGS if k in fn.arg_names}, **flags}  # every constexpr named
             for has_lengths in lengths:
-                consts = dict(H=hidden, HAS_LENGTHS=has_lengths, **blocks, **flags, **dots)
+                consts = dict(H=hidden, HAS_LENGTHS=has_lengths, **blocks, **flags, **options)
                 label = name + ("+lengths" if has_lengths else "")
                 tiles = "x".join(str(blocks[k]) for k in ("BLOCK_B", "BLOCK_H", "BLOCK_K") if k in blocks)
                 out.append(dict(kernel=label, fn=fn_name, arch=arch, dtype=dtype_name, hidden=hidden, batch=batch,
                                 tiles=tiles, num_warps=cfg.num_warps, consts=consts))
     return out
+
+
+def _function(name: str):
+    for module in (step, sequence, rows):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise KeyError(name)
 
 
 def _signature(fn, dtype_name: str, consts: dict) -> tuple[dict, dict]:
@@ -94,7 +131,8 @@ def _signature(fn, dtype_name: str, consts: dict) -> tuple[dict, dict]:
         if arg in consts:
             sig[arg] = "constexpr"
         elif arg.endswith("_ptr"):
-            sig[arg] = "*i32" if arg == "len_ptr" else "*fp32" if arg in FP32_POINTERS else f"*{data}"
+            sig[arg] = ("*i32" if arg == "len_ptr" else "*u8" if arg == "resets_ptr" else
+                        "*fp32" if arg in FP32_POINTERS else f"*{data}")
             attrs[(i,)] = [["tt.divisibility", 16]]  # torch allocations are 16-byte aligned, as at run time
         else:
             sig[arg] = "i32"
@@ -102,7 +140,7 @@ def _signature(fn, dtype_name: str, consts: dict) -> tuple[dict, dict]:
 
 
 def compile_one(spec: dict) -> dict:
-    fn = getattr(step, spec["fn"], None) or getattr(sequence, spec["fn"])
+    fn = _function(spec["fn"])
     arch = spec["arch"]
     row = {k: spec[k] for k in ("kernel", "dtype", "hidden", "batch", "tiles", "num_warps")}
     row.update(arch=f"sm_{arch}", regs=None, spill_bytes=None, shared_bytes=None, tensor_cores=False, ok=False)
@@ -129,7 +167,9 @@ def compile_one(spec: dict) -> dict:
     row["shared_bytes"] = int(compiled.metadata.shared)
     row["tensor_cores"] = bool(re.search(r"\b(wgmma|mma)\.", compiled.asm["ptx"])) and bool(
         re.search(r"\bH[G]?MMA\b", sass))
-    row["ok"] = row["spill_bytes"] == 0 and row["shared_bytes"] <= SHARED_LIMIT[arch] and row["tensor_cores"]
+    # the row kernels have no matmul: tensor cores are required of every other kernel
+    row["ok"] = (row["spill_bytes"] == 0 and row["shared_bytes"] <= SHARED_LIMIT[arch]
+                 and (row["tensor_cores"] or "_row" in spec["fn"]))
     return row
 
 
@@ -159,9 +199,9 @@ def _compile_in_child(spec: dict) -> dict:
     return row
 
 
-def report(hidden, dtypes, archs, batches, full=False, jobs=1) -> list[dict]:
-    specs = [s for h in hidden for d in dtypes for a in archs for b in batches
-             for s in specialisations(h, d, b, a, full)]
+def report(hidden, dtypes, archs, batches, full=False, jobs=1, variants=("vanilla",)) -> list[dict]:
+    specs = [s for v in variants for h in hidden for d in dtypes for a in archs for b in batches
+             for s in specialisations(h, d, b, a, full, v)]
     seen, unique = set(), []
     for s in specs:  # different batches can share tiles: compile each specialisation once
         key = (s["fn"], s["arch"], s["dtype"], s["num_warps"], tuple(sorted(s["consts"].items())))
@@ -172,11 +212,11 @@ def report(hidden, dtypes, archs, batches, full=False, jobs=1) -> list[dict]:
         return list(pool.map(_compile_in_child, unique))
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(table: list[dict]) -> str:
     cols = ["kernel", "arch", "dtype", "hidden", "batch", "tiles", "num_warps", "regs", "spill_bytes",
             "shared_bytes", "tensor_cores", "ok"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r.get(c)) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(r.get(c)) for c in cols) + " |" for r in table]
     return "\n".join(lines)
 
 
@@ -188,11 +228,13 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=list(BATCHES))
     parser.add_argument("--full", action="store_true", help="also the lengths and first/closing-launch variants")
     parser.add_argument("--jobs", type=int, default=1, help="parallel compile processes")
+    parser.add_argument("--variant", nargs="+", default=["vanilla"], choices=list(VARIANTS),
+                        help="LSTM variants (DESIGN §4) whose specialisations to compile")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a markdown table")
     args = parser.parse_args(argv)
-    rows = report(args.hidden, args.dtype, args.arch, args.batch, args.full, args.jobs)
-    print(json.dumps(rows, indent=1) if args.json else markdown(rows))
-    return 0 if all(r["ok"] for r in rows) else 1
+    table = report(args.hidden, args.dtype, args.arch, args.batch, args.full, args.jobs, args.variant)
+    print(json.dumps(table, indent=1) if args.json else markdown(table))
+    return 0 if all(r["ok"] for r in table) else 1
 
 
 if __name__ == "__main__":

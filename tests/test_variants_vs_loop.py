@@ -87,7 +87,9 @@ def backends():
     return sorted(_VARIANT_BACKENDS)
 
 
-@pytest.mark.parametrize("backend", backends())
+# triton accumulates in float32 (by design), which cannot meet this file's float64 1e-9 tolerance; it is compared
+# with the float64 reference at fp32 tolerance, variant by variant, in tests/test_triton_variants.py
+@pytest.mark.parametrize("backend", [b for b in backends() if b != "triton"])
 @pytest.mark.parametrize("with_resets", [False, True])
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("proj", [0, 2])

@@ -11,6 +11,10 @@ Registered by ``lstmkit.ops`` when triton imports and either CUDA is available o
 Strategy (``"auto"`` | ``"step"`` | ``"sequence"``, see ``lstmkit.kernels.launch``): the environment
 variable ``LSTMKIT_TRITON_STRATEGY`` sets the initial value, :func:`set_strategy` changes it for the
 process. ``proj_size`` is not implemented by these kernels.
+
+Variants (DESIGN §4): ``variant_forward_fn`` / ``variant_backward_fn`` have the signatures of
+:mod:`lstmkit.ops.variants` and are registered with ``register_variant_backend``; LayerNorm of the gate
+pre-activations and of c, zoneout, recurrent dropout and resets run inside the kernels.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import torch
 from torch import Tensor
 
 from lstmkit.kernels import launch
-from lstmkit.ops.recurrence import register_backend
+from lstmkit.ops.recurrence import register_backend, register_variant_backend
+from lstmkit.ops.variants import EPS
 
 _strategy = "auto"
 
@@ -76,6 +81,73 @@ def backward_fn(
     return d_pre, d_w_hh, d_h0, d_c0, None
 
 
+def _no_proj(w_hr: Tensor | None) -> None:
+    if w_hr is not None:
+        raise NotImplementedError("the triton backend does not implement proj_size; use backend='reference'")
+
+
+def variant_forward_fn(
+    pre: Tensor,  # (T, B, 4H): LN_x(x W_ihᵀ) + b
+    w_hh: Tensor,  # (4H, H), DropConnect already applied
+    h0: Tensor,  # (B, H)
+    c0: Tensor,  # (B, H)
+    w_hr: Tensor | None,  # must be None
+    lengths: Tensor | None,  # (B,)
+    ln_h_weight: Tensor | None,  # (4H,)
+    ln_c_weight: Tensor | None,  # (H,)
+    ln_c_bias: Tensor | None,  # (H,)
+    zoneout_c: Tensor | None,  # (T, B, H) 0/1 masks (training) or the rate (eval, may be an expanded view)
+    zoneout_h: Tensor | None,  # (T, B, H)
+    dropout_mask: Tensor | None,  # (B, H) values 0 or 1/(1-p)
+    resets: Tensor | None,  # (T, B) bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """:func:`lstmkit.ops.variants.variant_forward` fused into the kernels: returns ``y, h_n, c_n, gates, cells``
+    (cells: the carried, zoned-out c_t), all in ``pre.dtype``."""
+    _no_proj(w_hr)
+    variant = launch.VariantInputs(ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
+    return launch.lstm_forward(pre, w_hh, h0, c0, lengths, _strategy, variant)
+
+
+def _normalize(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(x - mean) * rstd`` over the last dim and ``rstd`` (no keepdim), in float32."""
+    var, mean = torch.var_mean(x.float(), dim=-1, unbiased=False, keepdim=True)
+    rstd = torch.rsqrt(var + EPS)
+    return (x.float() - mean) * rstd, rstd.squeeze(-1)
+
+
+def variant_backward_fn(
+    grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths,
+    ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets,
+):
+    """:func:`lstmkit.ops.variants.variant_backward` on the kernels: returns ``d_pre, d_w_hh, d_h0, d_c0, None,
+    d_ln_h_weight, d_ln_c_weight, d_ln_c_bias`` (None for features not in use).
+
+    Around the kernels, as large parallel ops: before the loop, the matmul operand ``m ⊙ h~`` for every step
+    and, with LN_h, one GEMM that recomputes ``r = (m ⊙ h~) W_hhᵀ`` and its normalisation (as the reference
+    does); after it, ``dW_hh = Σ_t d_r_tᵀ (m ⊙ h~_t)`` and the LayerNorm gain/bias gradients as reductions."""
+    _no_proj(w_hr)
+    h_in = torch.cat([h0.unsqueeze(0), y[:-1]])
+    if resets is not None:
+        h_in = h_in * (~resets).unsqueeze(-1).to(h_in.dtype)
+    h_rec = h_in * dropout_mask if dropout_mask is not None else h_in
+    r_hat = r_rstd = None
+    if ln_h_weight is not None:
+        r_hat, r_rstd = _normalize(h_rec @ w_hh.t())
+    variant = launch.VariantInputs(ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
+    d_pre, d_r, d_c_out, d_h0, d_c0 = launch.lstm_variant_backward(
+        grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0, lengths, _strategy, variant, r_hat, r_rstd)
+    # steps past a row's length have d_r = 0, so whatever y holds there contributes nothing
+    d_w_hh = d_r.reshape(-1, d_r.shape[-1]).t() @ h_rec.reshape(-1, h_rec.shape[-1])
+    d_ln_h = d_ln_c = d_ln_c_bias = None
+    if ln_h_weight is not None:
+        d_ln_h = (d_pre.float() * r_hat).sum((0, 1)).to(ln_h_weight.dtype)
+    if ln_c_weight is not None:
+        c_hat, _ = _normalize(cells)
+        d_ln_c = (d_c_out.float() * c_hat).sum((0, 1)).to(ln_c_weight.dtype)
+        d_ln_c_bias = d_c_out.float().sum((0, 1)).to(ln_c_bias.dtype)
+    return d_pre, d_w_hh, d_h0, d_c0, None, d_ln_h, d_ln_c, d_ln_c_bias
+
+
 def unsupported(*, device: torch.device, has_proj: bool = False, **config) -> str | None:
     """Why the triton backend cannot run a configuration, or None."""
     if has_proj:
@@ -90,3 +162,4 @@ def unsupported(*, device: torch.device, has_proj: bool = False, **config) -> st
 set_strategy(os.environ.get("LSTMKIT_TRITON_STRATEGY", "auto"))
 if torch.cuda.is_available() or launch.interpreting():
     register_backend("triton", forward_fn, backward_fn, unsupported=unsupported)
+    register_variant_backend("triton", variant_forward_fn, variant_backward_fn, unsupported=unsupported)

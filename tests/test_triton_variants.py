@@ -1,0 +1,229 @@
+"""Triton variant kernels (LayerNorm, zoneout, recurrent dropout, resets; DESIGN §4) vs the float64 reference.
+
+The reference is ``lstmkit.ops.variants`` (backend ``"reference"``) run in float64 on the same inputs and masks.
+Runs on the GPU where there is one, else under TRITON_INTERPRET=1 (set by conftest) on the CPU: tiny shapes.
+Every kernel output is poisoned with NaN before each launch. Tolerances as tests/test_triton_vs_reference.py:
+fp32 error ≤ 1e-4 relative to the reference's largest value; bf16 error ≤ 2× that of the reference backend run
+in bf16, plus a small atol.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+import torch
+
+from lstmkit.nn import LSTM
+from lstmkit.ops import available_backends, resolve_backend
+from lstmkit.ops.recurrence import variant_recurrence
+
+pytestmark = pytest.mark.skipif("triton" not in available_backends(), reason="triton backend not registered")
+
+if "triton" in available_backends():
+    from lstmkit.kernels import launch
+
+    from lstmkit.ops import triton_backend
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+NAMES = ("y", "h_n", "c_n", "d_pre", "d_w_hh", "d_h0", "d_c0", "d_ln_h_weight", "d_ln_c_weight", "d_ln_c_bias")
+LN_NAMES = ("ln_h_weight", "ln_c_weight", "ln_c_bias")
+FEATURES = {  # variant name -> the optional inputs it passes
+    "ln_h": ("ln_h_weight",),
+    "ln_c": ("ln_c_weight", "ln_c_bias"),
+    "zoneout_c": ("zoneout_c",),
+    "zoneout_h": ("zoneout_h",),
+    "dropout": ("dropout_mask",),
+    "resets": ("resets",),
+    "all": ("ln_h_weight", "ln_c_weight", "ln_c_bias", "zoneout_c", "zoneout_h", "dropout_mask", "resets"),
+}
+BF16_ATOL = 4e-3  # added to 2x the bf16 reference's error (~1 ulp)
+
+
+@pytest.fixture(autouse=True)
+def _poison_and_ieee(monkeypatch):
+    monkeypatch.setattr(launch, "POISON_OUTPUTS", True)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # fp32 must meet 1e-4 on a GPU too
+    previous = triton_backend.get_strategy()
+    yield
+    triton_backend.set_strategy(previous)
+
+
+def _inputs(steps, batch, hidden, features, seed, lengths=None, eval_zoneout=False):
+    """float64 primals (pre, w_hh, h0, c0), the variant inputs named in ``features``, cotangents, lengths."""
+    gen = torch.Generator().manual_seed(seed)
+    rand = lambda *shape, scale=1.0: torch.randn(*shape, generator=gen, dtype=torch.float64) * scale  # noqa: E731
+    bern = lambda p, *shape: torch.bernoulli(torch.full(shape, p, dtype=torch.float64), generator=gen)  # noqa: E731
+    primals = (rand(steps, batch, 4 * hidden), rand(4 * hidden, hidden, scale=hidden**-0.5),
+               rand(batch, hidden, scale=0.5), rand(batch, hidden, scale=0.5))
+    zoneout = ((lambda p: torch.full((1, 1, 1), p, dtype=torch.float64).expand(steps, batch, hidden))
+               if eval_zoneout else (lambda p: bern(p, steps, batch, hidden)))
+    extras = {
+        "ln_h_weight": 1 + rand(4 * hidden, scale=0.3), "ln_c_weight": 1 + rand(hidden, scale=0.3),
+        "ln_c_bias": rand(hidden, scale=0.3), "zoneout_c": zoneout(0.3), "zoneout_h": zoneout(0.4),
+        "dropout_mask": bern(0.75, batch, hidden) / 0.75,
+        "resets": torch.rand(steps, batch, generator=gen) < 0.3,
+    }
+    extras = {k: v.to(DEVICE) for k, v in extras.items() if k in features}
+    cotangents = (rand(steps, batch, hidden), rand(batch, hidden), rand(batch, hidden))
+    lens = None if lengths is None else torch.tensor(lengths, dtype=torch.int64, device=DEVICE)
+    return primals, extras, cotangents, lens
+
+
+def _run(backend, dtype, primals, extras, cotangents, lengths, loss="weighted"):
+    """Forward and backward through the differentiable variant op; returns outputs then gradients (NAMES; None
+    for LayerNorm parameters not in use)."""
+    leaves = [p.to(DEVICE, dtype, copy=True).requires_grad_() for p in primals]
+    given = {k: (v if v.dtype == torch.bool else v.to(dtype, copy=True)) for k, v in extras.items()}
+    for name in LN_NAMES:
+        if name in given:
+            given[name].requires_grad_()
+    outs = variant_recurrence(backend, *leaves, None, lengths, **given)
+    if loss == "sum":
+        total = outs[0].sum()  # its gradient arrives as an expanded, stride-0 view
+    else:
+        total = sum((o * g.to(DEVICE, dtype)).sum() for o, g in zip(outs, cotangents))
+    total.backward()
+    return [o.detach() for o in outs] + [leaf.grad for leaf in leaves] + [
+        given[n].grad if n in given else None for n in LN_NAMES]
+
+
+def _err(x, ref):
+    """Largest absolute error relative to the reference's largest magnitude (NaN if x has any NaN)."""
+    x, ref = x.double().cpu(), ref.double().cpu()
+    if not torch.isfinite(x).all():
+        return float("nan")
+    return ((x - ref).abs().max() / ref.abs().max().clamp_min(1e-3)).item()
+
+
+def _check(got, dtype, primals, extras, cotangents, lengths, loss="weighted"):
+    exact = _run("reference", torch.float64, primals, extras, cotangents, lengths, loss)
+    assert [g is None for g in got] == [e is None for e in exact]
+    if dtype == torch.float32:
+        errors = {n: _err(g, e) for n, g, e in zip(NAMES, got, exact) if e is not None}
+        assert all(err <= 1e-4 for err in errors.values()), errors
+        return errors
+    same_dtype = _run("reference", dtype, primals, extras, cotangents, lengths, loss)
+    errors = {}
+    for name, g, e, r in zip(NAMES, got, exact, same_dtype):
+        if e is not None:
+            errors[name] = (_err(g, e), _err(r, e))
+            assert errors[name][0] <= 2 * errors[name][1] + BF16_ATOL, f"{name}: kernel vs same-dtype reference"
+    return errors
+
+
+def _seed(*key) -> int:
+    return zlib.crc32(repr(key).encode())
+
+
+@pytest.mark.parametrize("strategy", ["step", "sequence"])
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_each_variant_vs_reference(name, strategy):
+    """Each variant alone, with lengths (a row that ends early, one of a single step) and H padded in its tile."""
+    triton_backend.set_strategy(strategy)
+    case = _inputs(5, 3, 12, FEATURES[name], seed=_seed(name, strategy), lengths=[5, 3, 1])
+    got = _run("triton", torch.float32, *case)
+    assert all(g.dtype == torch.float32 for g in got if g is not None)
+    _check(got, torch.float32, *case)
+
+
+@pytest.mark.parametrize("strategy", ["step", "sequence"])
+@pytest.mark.parametrize("shape", [(6, 3, 40, None), (4, 17, 40, [4] * 9 + [3] * 5 + [2, 1, 1]), (1, 1, 8, None)],
+                         ids=lambda s: f"T{s[0]}B{s[1]}H{s[2]}{'-len' if s[3] else ''}")
+def test_all_variants_vs_reference(shape, strategy):
+    """Everything at once: odd H (40: padding columns in every tile), two batch blocks (B=17), one step/row."""
+    steps, batch, hidden, lengths = shape
+    triton_backend.set_strategy(strategy)
+    case = _inputs(steps, batch, hidden, FEATURES["all"], seed=_seed(shape, strategy), lengths=lengths)
+    _check(_run("triton", torch.float32, *case), torch.float32, *case)
+
+
+@pytest.mark.parametrize("strategy", ["step", "sequence"])
+def test_eval_zoneout_expanded_rates(strategy):
+    """Eval mode passes the zoneout rate as an expanded stride-0 view; the loss is y.sum() (stride-0 gradient)."""
+    triton_backend.set_strategy(strategy)
+    case = _inputs(5, 2, 16, ("zoneout_c", "zoneout_h", "ln_h_weight"), seed=3, eval_zoneout=True)
+    _check(_run("triton", torch.float32, *case, loss="sum"), torch.float32, *case, loss="sum")
+
+
+@pytest.mark.parametrize("strategy", ["step", "sequence"])
+def test_all_variants_bf16(strategy):
+    triton_backend.set_strategy(strategy)
+    case = _inputs(5, 3, 24, FEATURES["all"], seed=_seed("bf16", strategy), lengths=[5, 4, 2])
+    got = _run("triton", torch.bfloat16, *case)
+    assert all(g.dtype == torch.bfloat16 for g in got if g is not None)
+    _check(got, torch.bfloat16, *case)
+
+
+@pytest.mark.parametrize("strategy", ["step", "sequence"])
+def test_bitwise_deterministic(strategy):
+    triton_backend.set_strategy(strategy)
+    case = _inputs(4, 3, 24, FEATURES["all"], seed=5, lengths=[4, 4, 2])
+    first = _run("triton", torch.float16, *case)
+    second = _run("triton", torch.float16, *case)
+    for name, a, b in zip(NAMES, first, second):
+        assert torch.equal(a, b), name
+
+
+def test_strategies_mix_forward_and_backward():
+    """Forward through one strategy, backward through the other (the launcher may pick them by pass)."""
+    primals, extras, cotangents, lens = _inputs(4, 3, 16, FEATURES["all"], seed=9, lengths=[4, 3, 2])
+    exact = _run("reference", torch.float64, primals, extras, cotangents, lens)
+    for forward, backward in (("sequence", "step"), ("step", "sequence")):
+        triton_backend.set_strategy(forward)
+        leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
+        given = {k: v if v.dtype == torch.bool else v.float() for k, v in extras.items()}
+        outs = variant_recurrence("triton", *leaves, None, lens, **given)
+        triton_backend.set_strategy(backward)
+        sum((o * g.to(DEVICE, torch.float32)).sum() for o, g in zip(outs, cotangents)).backward()
+        for name, got, ref in zip(NAMES, [o.detach() for o in outs] + [x.grad for x in leaves], exact):
+            assert _err(got, ref) <= 1e-4, (forward, backward, name)
+
+
+def test_proj_size_refused():
+    with pytest.raises(ValueError, match="proj_size"):
+        resolve_backend("triton", DEVICE, has_proj=True, variant="layer_norm=True")
+
+
+def _masks(steps, batch, hidden, num_layers, seed):
+    gen = torch.Generator().manual_seed(seed)
+    bern = lambda p, *shape: torch.bernoulli(torch.full(shape, p, dtype=torch.float64), generator=gen)  # noqa: E731
+    return {(layer, direction): {"zoneout_c": bern(0.3, steps, batch, hidden),
+                                 "zoneout_h": bern(0.2, steps, batch, hidden),
+                                 "dropout_mask": bern(0.8, batch, hidden) / 0.8,
+                                 "weight_drop": bern(0.7, 4 * hidden, hidden) / 0.7}
+            for layer in range(num_layers) for direction in range(2)}
+
+
+@pytest.mark.parametrize("strategy", ["auto", "step"])
+def test_module_bidirectional_two_layers(strategy):
+    """lstmkit.nn.LSTM(backend="triton") in training mode with injected masks, lengths and resets against
+    backend="reference" in float64: outputs, final states, and the gradients of the input and every parameter."""
+    triton_backend.set_strategy(strategy)
+    steps, batch, inp, hidden, layers = 5, 3, 4, 8, 2
+    opts = dict(bidirectional=True, layer_norm=True, zoneout_cell=0.3, zoneout_hidden=0.2, recurrent_dropout=0.2,
+                weight_drop=0.3)
+    torch.manual_seed(7)
+    kernel = LSTM(inp, hidden, layers, backend="triton", **opts).to(DEVICE).train()
+    with torch.no_grad():  # non-trivial LayerNorm parameters
+        for n, prm in kernel.named_parameters():
+            if n.startswith("layer_norm"):
+                prm.add_(torch.randn_like(prm) * 0.3)
+    exact = LSTM(inp, hidden, layers, backend="reference", dtype=torch.float64, **opts).to(DEVICE).train()
+    exact.load_state_dict({k: v.double() for k, v in kernel.state_dict().items()})
+    x = torch.randn(steps, batch, inp, dtype=torch.float64)
+    lengths = torch.tensor([3, 5, 4])
+    resets = torch.rand(steps, batch, generator=torch.Generator().manual_seed(1)) < 0.3
+    masks = _masks(steps, batch, hidden, layers, seed=2)
+
+    def run(module, dtype):
+        xs = x.to(DEVICE, dtype, copy=True).requires_grad_()
+        given = {key: {k: v.to(DEVICE, dtype) for k, v in m.items()} for key, m in masks.items()}
+        out, (h_n, c_n) = module(xs, lengths=lengths, resets=resets.to(DEVICE), masks=given)
+        (out.sum() + (h_n * h_n).sum() + c_n.sum()).backward()
+        return {"output": out, "h_n": h_n, "c_n": c_n, "d_input": xs.grad,
+                **{name: p.grad for name, p in module.named_parameters()}}
+
+    got, ref = run(kernel, torch.float32), run(exact, torch.float64)
+    errors = {name: _err(got[name], ref[name]) for name in ref}
+    assert all(err <= 1e-4 for err in errors.values()), errors
