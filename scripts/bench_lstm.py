@@ -75,17 +75,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def median_ms(fn, device, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
+def time_once(fn, device) -> float:
+    start = time.perf_counter()
+    fn()
     sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return (time.perf_counter() - start) * 1e3
 
 
 def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM, variant: dict):
@@ -101,8 +95,8 @@ def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM, variant: 
     return lambda x: ours(x)[0]
 
 
-def time_contender(fn, x, grad, device, repeats, warmup, cuda_graphs):
-    """Median ms of ``fn(x)`` under no_grad and of ``fn(x).backward(grad)``."""
+def timed_calls(fn, x, grad, device, cuda_graphs):
+    """``(forward under no_grad, forward+backward)`` callables for one contender."""
     xg = x.clone().requires_grad_()
     if cuda_graphs and device.type == "cuda":
         fn = torch.cuda.make_graphed_callables(_Wrap(fn), (xg,))
@@ -114,21 +108,27 @@ def time_contender(fn, x, grad, device, repeats, warmup, cuda_graphs):
     def fwd_bwd():
         fn(xg).backward(grad)
 
-    return median_ms(fwd, device, repeats, warmup), median_ms(fwd_bwd, device, repeats, warmup)
+    return fwd, fwd_bwd
 
 
 def bench_shape(shape, backends, dtype, device, repeats, warmup, cuda_graphs, variant):
+    """Median ms per contender. Repeats are interleaved round-robin over the contenders, so a change in
+    machine load during the run affects every contender alike and the ratios stay meaningful."""
     batch, steps, inp, hid = shape
     torch.manual_seed(0)
     baseline = torch.nn.LSTM(inp, hid, device=device, dtype=dtype)
     x = torch.randn(steps, batch, inp, device=device, dtype=dtype)
     grad = torch.randn(steps, batch, hid, device=device, dtype=dtype)
-    rows = []
-    for backend in backends:
-        fn = build(backend, shape, dtype, device, baseline, variant)
-        graphs = cuda_graphs and backend != "loop"
-        rows.append((backend, *time_contender(fn, x, grad, device, repeats, warmup, graphs)))
-    return rows
+    calls = {b: timed_calls(build(b, shape, dtype, device, baseline, variant), x, grad, device,
+                            cuda_graphs and b != "loop") for b in backends}
+    times = {b: ([], []) for b in backends}
+    for r in range(warmup + repeats):
+        for b, pair in calls.items():
+            for fn, store in zip(pair, times[b]):
+                elapsed = time_once(fn, device)
+                if r >= warmup:
+                    store.append(elapsed)
+    return [(b, statistics.median(f), statistics.median(fb)) for b, (f, fb) in times.items()]
 
 
 class _Wrap(torch.nn.Module):
@@ -166,7 +166,8 @@ def main(argv=None) -> None:
 
     print("command: python " + " ".join(sys.argv))
     print(f"device={device} dtype={args.dtype} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"repeats={args.repeats} cuda_graphs={args.cuda_graphs} variant={args.variant}")
+          f"repeats={args.repeats} (interleaved) warmup={args.warmup} cuda_graphs={args.cuda_graphs} "
+          f"variant={args.variant}")
     header = (f"| {'B x T x I x H':>18} | {'backend':>14} | {'fwd ms':>9} | {'fwd+bwd ms':>10} "
               f"| {'fwd ratio':>9} | {'f+b ratio':>9} |")
     print(header)
