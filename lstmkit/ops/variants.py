@@ -28,16 +28,20 @@ from lstmkit.ops.reference import batch_sizes_from_lengths, last_step
 EPS = 1e-5
 
 
-def _normalize(x: Tensor) -> tuple[Tensor, Tensor]:
-    """(x - mean) * rstd over the last dim, and rstd (keepdim)."""
-    var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
-    rstd = torch.rsqrt(var + EPS)
-    return (x - mean) * rstd, rstd
+class _Normalized:
+    """LayerNorm statistics of ``x`` (..., F) for a backward pass: the input, mean and rstd as aten's fused
+    ``native_layer_norm_backward`` wants them (one kernel per step instead of seven elementwise ops)."""
 
+    def __init__(self, x: Tensor) -> None:
+        var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
+        self.x, self.mean, self.rstd = x, mean, torch.rsqrt(var + EPS)
+        self.hat = (x - mean) * self.rstd
 
-def _layer_norm_backward(grad_xhat: Tensor, xhat: Tensor, rstd: Tensor) -> Tensor:
-    """Gradient through x -> xhat = (x - mean) * rstd, given dL/dxhat (gain already applied)."""
-    return rstd * (grad_xhat - grad_xhat.mean(-1, keepdim=True) - xhat * (grad_xhat * xhat).mean(-1, keepdim=True))
+    def backward(self, grad_out: Tensor, weight: Tensor, t: int, n: int) -> Tensor:
+        """dL/dx at step t, rows [:n], given dL/d(LN(x)) with gain ``weight``."""
+        return torch.ops.aten.native_layer_norm_backward(
+            grad_out, self.x[t, :n], self.x.shape[-1:], self.mean[t, :n], self.rstd[t, :n], weight, None,
+            [True, False, False])[0]
 
 
 def _entering_states(y: Tensor, cells: Tensor, h0: Tensor, c0: Tensor, resets: Tensor | None):
@@ -114,10 +118,10 @@ def variant_backward(
     h_in, c_in = _entering_states(y, cells, h0, c0, resets)
     h_dropped = h_in * dropout_mask if dropout_mask is not None else h_in
     if ln_h_weight is not None:  # recompute the recurrent matmul for all steps at once
-        r_hat, r_rstd = _normalize(h_dropped @ w_hh.t())
+        r_norm = _Normalized(h_dropped @ w_hh.t())
     if ln_c_weight is not None:
-        c_hat, c_rstd = _normalize(cells)
-        c_norm = c_hat * ln_c_weight + ln_c_bias
+        c_stats = _Normalized(cells)
+        c_norm = c_stats.hat * ln_c_weight + ln_c_bias
     else:
         c_norm = cells
     tanh_c = c_norm.tanh()
@@ -146,7 +150,7 @@ def variant_backward(
         dcn = dh_hat * coef_c[t, :n]
         if ln_c_weight is not None:
             d_c_norm[t, :n] = dcn
-            dcn = _layer_norm_backward(dcn * ln_c_weight, c_hat[t, :n], c_rstd[t, :n])
+            dcn = c_stats.backward(dcn, ln_c_weight, t, n)
         dc = d_c[:n] + dcn
         carry_c = dc * zoneout_c[t, :n] if zoneout_c is not None else torch.zeros_like(dc)
         dc_hat = dc * keep_c[t, :n] if zoneout_c is not None else dc
@@ -155,7 +159,7 @@ def variant_backward(
         dr = da
         if ln_h_weight is not None:
             dr = d_r[t, :n]
-            dr.copy_(_layer_norm_backward(da * ln_h_weight, r_hat[t, :n], r_rstd[t, :n]))
+            dr.copy_(r_norm.backward(da, ln_h_weight, t, n))
         dh_prev = dr @ w_hh
         if dropout_mask is not None:
             dh_prev = dh_prev * dropout_mask[:n]
@@ -173,8 +177,8 @@ def variant_backward(
         hidden = o * tanh_c
         d_w_hr = d_hidden.reshape(-1, d_hidden.shape[-1]).t() @ hidden.reshape(-1, hid)
     if ln_h_weight is not None:
-        d_ln_h = (d_pre * r_hat).sum((0, 1))
+        d_ln_h = (d_pre * r_norm.hat).sum((0, 1))
     if ln_c_weight is not None:
-        d_ln_c = (d_c_norm * c_hat).sum((0, 1))
+        d_ln_c = (d_c_norm * c_stats.hat).sum((0, 1))
         d_ln_c_bias = d_c_norm.sum((0, 1))
     return d_pre, d_w_hh, d_h, d_c, d_w_hr, d_ln_h, d_ln_c, d_ln_c_bias
