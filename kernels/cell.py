@@ -174,3 +174,27 @@ def store_gates(ptr, offs, mask, H: tl.constexpr, i, f, g, o):
     tl.store(ptr + offs + H, f, mask=mask)
     tl.store(ptr + offs + 2 * H, g, mask=mask)
     tl.store(ptr + offs + 3 * H, o, mask=mask)
+
+
+@triton.jit
+def active_rows(len_ptr, rows, row_ok, t, HAS_LENGTHS: tl.constexpr):
+    """(BLOCK_B, 1) bool: the rows whose length reaches step ``t`` (every row without lengths)."""
+    if HAS_LENGTHS:
+        return (t < tl.load(len_ptr + rows, mask=row_ok, other=0))[:, None]
+    else:
+        return (rows >= 0)[:, None]
+
+
+@triton.jit
+def store_step(h_next_ptr, c_next_ptr, y_ptr, cells_ptr, gates_ptr, state_offs, gate_offs, mask, active,
+               H: tl.constexpr, i, f, g, o, c, h, h_prev, c_prev, INTERPRET_BF16: tl.constexpr):
+    """The outputs of one forward step of the step strategy: the next ``h``/``c`` state (unchanged past a row's
+    length), ``y_t``, the carried ``c_t`` and the activated gates (zero past a row's length)."""
+    dt = y_ptr.dtype.element_ty
+    tl.store(h_next_ptr + state_offs, tl.where(active, cast(h, dt, INTERPRET_BF16), h_prev), mask=mask)
+    tl.store(c_next_ptr + state_offs, tl.where(active, c, c_prev), mask=mask)
+    tl.store(y_ptr + state_offs, to_output(h, active, dt, INTERPRET_BF16), mask=mask)
+    tl.store(cells_ptr + state_offs, to_output(c, active, dt, INTERPRET_BF16), mask=mask)
+    store_gates(gates_ptr, gate_offs, mask, H, to_output(i, active, dt, INTERPRET_BF16),
+                to_output(f, active, dt, INTERPRET_BF16), to_output(g, active, dt, INTERPRET_BF16),
+                to_output(o, active, dt, INTERPRET_BF16))

@@ -55,6 +55,7 @@ class KernelConfig:
     block_h: int  # hidden units per program (sequence kernels: next power of two >= H)
     block_k: int  # reduction tile of the step kernels' tl.dot (0 for sequence kernels)
     num_warps: int
+    num_stages: int = 3  # software-pipelining depth of the K loop (triton's default on CUDA)
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,10 @@ def choose_strategy(
     return strategy
 
 
-def kernel_config(strategy: str, batch: int, hidden: int, dtype: torch.dtype) -> KernelConfig:
-    """Tile sizes the launcher uses; ``scripts/kernel_report.py`` compiles exactly these."""
+def kernel_config(strategy: str, batch: int, hidden: int, dtype: torch.dtype, layer_norm: bool = False) -> KernelConfig:
+    """Tile sizes the launcher uses; ``scripts/kernel_report.py`` compiles exactly these. With LayerNorm the step
+    kernels run matmul-only (``ELEMENTWISE=False``) and pipeline the K loop 2 deep: 3 stages spilled 64 bytes in the
+    bf16 forward at H = 1024 on sm_90 (docs/KERNELS.md, variant table)."""
     pow2_h = max(16, triton.next_power_of_2(hidden))
     if strategy == "sequence":
         return KernelConfig(16, pow2_h, 0, 2 if pow2_h <= 32 else 4 if pow2_h <= 64 else 8)
@@ -141,7 +144,7 @@ def kernel_config(strategy: str, batch: int, hidden: int, dtype: torch.dtype) ->
     # half an H100's SMs busy at least: a 16-wide hidden tile when 32-wide ones would leave SMs idle
     block_h = 32 if triton.cdiv(batch, block_b) * triton.cdiv(hidden, 32) >= 66 else 16
     block_k = 32 if dtype == torch.float32 else 64
-    return KernelConfig(block_b, min(block_h, pow2_h), min(block_k, pow2_h), 4)
+    return KernelConfig(block_b, min(block_h, pow2_h), min(block_k, pow2_h), 4, 2 if layer_norm else 3)
 
 
 def dot_options(dtype: torch.dtype) -> dict:
@@ -199,7 +202,7 @@ def lstm_forward(
     hidden = four_h // 4
     dtype, device = pre.dtype, pre.device
     strategy = choose_strategy(hidden, dtype, strategy, device=device, layer_norm=variant.layer_norm)
-    cfg = kernel_config(strategy, batch, hidden, dtype)
+    cfg = kernel_config(strategy, batch, hidden, dtype, variant.layer_norm)
     pre, w_hh = pre.contiguous(), w_hh.contiguous()
     lens, has_lengths = _lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(pre)
@@ -207,7 +210,7 @@ def lstm_forward(
     gates = _alloc(steps, batch, four_h, dtype=dtype, device=device)
     cells = _alloc(steps, batch, hidden, dtype=dtype, device=device)
     common = dict(H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h,
-                  num_warps=cfg.num_warps, **dot_options(dtype))
+                  num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype))
     if strategy == "sequence":
         _check_index_range(pre)
         h_n = _alloc(batch, hidden, dtype=dtype, device=device)
@@ -285,7 +288,7 @@ def lstm_variant_backward(
     hidden = four_h // 4
     dtype, device = gates.dtype, gates.device
     strategy = choose_strategy(hidden, dtype, strategy, device=device, backward=True, layer_norm=variant.layer_norm)
-    cfg = kernel_config(strategy, batch, hidden, dtype)
+    cfg = kernel_config(strategy, batch, hidden, dtype, variant.layer_norm)
     grad_y, gates, cells, w_hh, c0 = (x.contiguous() for x in (grad_y, gates, cells, w_hh, c0))
     lens, has_lengths = _lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(gates)
@@ -296,7 +299,7 @@ def lstm_variant_backward(
     ln_h = dict(r_hat_ptr=r_hat.contiguous() if flags["LN_H"] else dummy,
                 r_rstd_ptr=r_rstd.contiguous() if flags["LN_H"] else dummy.float())
     common = dict(H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h,
-                  num_warps=cfg.num_warps, **dot_options(dtype))
+                  num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype))
     if strategy == "sequence":
         _check_index_range(gates)
         d_h0 = _alloc(batch, hidden, dtype=dtype, device=device)

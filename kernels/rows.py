@@ -18,7 +18,7 @@ L2 (write + read, 32·B·H bytes), plus the row reductions; the matmul itself is
 import triton
 import triton.language as tl
 
-from .cell import cast, cell_backward, cell_forward, store_gates, to_output
+from .cell import active_rows, cell_backward, cell_forward, store_gates, store_step, to_output
 from .variant import (
     add_layer_norm,
     entering_state,
@@ -95,17 +95,9 @@ def lstm_fwd_row_kernel(
     ln_w, ln_b = load_ln_c(ln_c_w_ptr, ln_c_b_ptr, cols, H, LN_C)
     i, f, g, o, c, h = cell_forward(a_i, a_f, a_g, a_o, c_in, h_in, z_c, z_h, ln_w, ln_b, col_ok, H, LN_C,
                                     ZONEOUT_C, ZONEOUT_H)
-    if HAS_LENGTHS:
-        active = (t < tl.load(len_ptr + rows, mask=row_ok, other=0))[:, None]
-    else:
-        active = (rows >= 0)[:, None]
-    tl.store(h_next_ptr + state_offs, tl.where(active, cast(h, dt, INTERPRET_BF16), h_prev), mask=mask)
-    tl.store(c_next_ptr + state_offs, tl.where(active, c, c_prev), mask=mask)
-    tl.store(y_ptr + state_offs, to_output(h, active, dt, INTERPRET_BF16), mask=mask)
-    tl.store(cells_ptr + state_offs, to_output(c, active, dt, INTERPRET_BF16), mask=mask)
-    store_gates(gates_ptr, gate_offs, mask, H, to_output(i, active, dt, INTERPRET_BF16),
-                to_output(f, active, dt, INTERPRET_BF16), to_output(g, active, dt, INTERPRET_BF16),
-                to_output(o, active, dt, INTERPRET_BF16))
+    active = active_rows(len_ptr, rows, row_ok, t, HAS_LENGTHS)
+    store_step(h_next_ptr, c_next_ptr, y_ptr, cells_ptr, gates_ptr, state_offs, gate_offs, mask, active, H,
+               i, f, g, o, c, h, h_prev, c_prev, INTERPRET_BF16)
 
 
 @triton.jit
@@ -148,10 +140,7 @@ def lstm_bwd_row_kernel(
     mask = row_ok[:, None] & col_ok
     state_offs = rows[:, None] * H + cols[None, :]
     gate_offs = rows[:, None] * (4 * H) + cols[None, :]
-    if HAS_LENGTHS:
-        active = (t < tl.load(len_ptr + rows, mask=row_ok, other=0))[:, None]
-    else:
-        active = (rows >= 0)[:, None]
+    active = active_rows(len_ptr, rows, row_ok, t, HAS_LENGTHS)
     i, f, g, o = _load_gates(gates_ptr, gate_offs, mask, H)
     c = tl.load(cells_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)
     c_prev = tl.load(c_prev_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)

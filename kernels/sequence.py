@@ -43,6 +43,13 @@ def _gate_tile(w_ptr, gate, rows_k, cols, H: tl.constexpr, TRANSPOSE: tl.constex
 
 
 @triton.jit
+def _gate_tiles(w_ptr, cols, H: tl.constexpr, TRANSPOSE: tl.constexpr):
+    """The four gate tiles i, f, g, o of W_hh (see ``_gate_tile``), loaded once per sequence."""
+    return (_gate_tile(w_ptr, 0, cols, cols, H, TRANSPOSE), _gate_tile(w_ptr, 1, cols, cols, H, TRANSPOSE),
+            _gate_tile(w_ptr, 2, cols, cols, H, TRANSPOSE), _gate_tile(w_ptr, 3, cols, cols, H, TRANSPOSE))
+
+
+@triton.jit
 def lstm_fwd_sequence_kernel(
     pre_ptr,  # (T, B, 4H) P = X W_ihᵀ + biases (LN_x already applied by the caller), input dtype
     w_ptr,  # (4H, H) W_hh, contiguous
@@ -81,10 +88,7 @@ def lstm_fwd_sequence_kernel(
     row_ok = rows < B
     col_ok = (cols < H)[None, :]
     mask = row_ok[:, None] & col_ok
-    w_i = _gate_tile(w_ptr, 0, cols, cols, H, True)
-    w_f = _gate_tile(w_ptr, 1, cols, cols, H, True)
-    w_g = _gate_tile(w_ptr, 2, cols, cols, H, True)
-    w_o = _gate_tile(w_ptr, 3, cols, cols, H, True)
+    w_i, w_f, w_g, w_o = _gate_tiles(w_ptr, cols, H, True)  # W_gᵀ: h @ W_gᵀ
     state_offs = rows[:, None] * H + cols[None, :]
     gate_offs = rows[:, None] * (4 * H) + cols[None, :]
     dt = y_ptr.dtype.element_ty
@@ -175,10 +179,7 @@ def lstm_bwd_sequence_kernel(
     row_ok = rows < B
     col_ok = (cols < H)[None, :]
     mask = row_ok[:, None] & col_ok
-    w_i = _gate_tile(w_ptr, 0, cols, cols, H, False)
-    w_f = _gate_tile(w_ptr, 1, cols, cols, H, False)
-    w_g = _gate_tile(w_ptr, 2, cols, cols, H, False)
-    w_o = _gate_tile(w_ptr, 3, cols, cols, H, False)
+    w_i, w_f, w_g, w_o = _gate_tiles(w_ptr, cols, H, False)  # W_g: da_g @ W_g
     state_offs = rows[:, None] * H + cols[None, :]
     gate_offs = rows[:, None] * (4 * H) + cols[None, :]
     dt = d_pre_ptr.dtype.element_ty

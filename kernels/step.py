@@ -24,7 +24,7 @@ both kernels run with ``ELEMENTWISE=False`` (matmul only) and :mod:`.rows` does 
 import triton
 import triton.language as tl
 
-from .cell import cast, cell_backward, cell_forward, dot, store_gates, to_output
+from .cell import active_rows, cell_backward, cell_forward, dot, store_gates, store_step, to_output
 from .variant import entering_state, fresh_rows, load_keep, load_zoneout, recurrent_grad
 
 
@@ -101,19 +101,9 @@ def lstm_fwd_step_kernel(
         z_c, z_h = load_zoneout(z_c_ptr, z_h_ptr, state_offs, mask, c_prev, ZONEOUT_C, ZONEOUT_H)
         i, f, g, o, c, h = cell_forward(acc_i, acc_f, acc_g, acc_o, c_in, h_in, z_c, z_h, c_prev, c_prev, mask, H,
                                         False, ZONEOUT_C, ZONEOUT_H)
-        if HAS_LENGTHS:
-            active = (t < tl.load(len_ptr + rows, mask=row_ok, other=0))[:, None]
-        else:
-            active = (rows >= 0)[:, None]
-        tl.store(h_next_ptr + state_offs, tl.where(active, cast(h, dt, INTERPRET_BF16), h_prev), mask=mask)
-        tl.store(c_next_ptr + state_offs, tl.where(active, c, c_prev), mask=mask)
-        tl.store(y_ptr + state_offs, to_output(h, active, dt, INTERPRET_BF16), mask=mask)
-        tl.store(cells_ptr + state_offs, to_output(c, active, dt, INTERPRET_BF16), mask=mask)
-        store_gates(
-            gates_ptr, gate_offs, mask, H, to_output(i, active, dt, INTERPRET_BF16),
-            to_output(f, active, dt, INTERPRET_BF16), to_output(g, active, dt, INTERPRET_BF16),
-            to_output(o, active, dt, INTERPRET_BF16),
-        )
+        active = active_rows(len_ptr, rows, row_ok, t, HAS_LENGTHS)
+        store_step(h_next_ptr, c_next_ptr, y_ptr, cells_ptr, gates_ptr, state_offs, gate_offs, mask, active, H,
+                   i, f, g, o, c, h, h_prev, c_prev, INTERPRET_BF16)
 
 
 @triton.jit

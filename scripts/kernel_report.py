@@ -91,17 +91,18 @@ def _kernels(strategy: str, variant: str, hidden: int, dtype, arch: int, full: b
 
 def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: bool,
                     variant: str = "vanilla") -> list[dict]:
-    """The (kernel, constexprs, num_warps) the launcher would use for one shape, arch and variant, as plain dicts:
-    the step kernels (any H; ``strategy="step"`` forces them) and the sequence kernels where they fit."""
+    """The (kernel, constexprs, num_warps, num_stages) the launcher would use for one shape, arch and variant, as plain
+    dicts: the step kernels (any H; ``strategy="step"`` forces them) and the sequence kernels where they fit."""
     dtype = DTYPES[dtype_name]
+    layer_norm = VARIANTS[variant].get("LN_H", False) or VARIANTS[variant].get("LN_C", False)
     torch.backends.cudnn.allow_tf32 = dtype_name != "fp32-ieee"
     dots = launch.dot_options(dtype)
     lengths = (False, True) if full else (False,)
     out = []
     for strategy in ("step", "sequence"):
         for name, fn_name, flags in _kernels(strategy, variant, hidden, dtype, arch, full):
-            cfg = launch.row_config(hidden) if "_row" in fn_name else launch.kernel_config(strategy, batch, hidden,
-                                                                                           dtype)
+            cfg = (launch.row_config(hidden) if "_row" in fn_name else
+                   launch.kernel_config(strategy, batch, hidden, dtype, layer_norm))
             blocks = dict(BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h)
             if strategy == "step" and "_row" not in fn_name:
                 blocks["BLOCK_K"] = cfg.block_k
@@ -113,7 +114,7 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
                 label = name + ("+lengths" if has_lengths else "")
                 tiles = "x".join(str(blocks[k]) for k in ("BLOCK_B", "BLOCK_H", "BLOCK_K") if k in blocks)
                 out.append(dict(kernel=label, fn=fn_name, arch=arch, dtype=dtype_name, hidden=hidden, batch=batch,
-                                tiles=tiles, num_warps=cfg.num_warps, consts=consts))
+                                tiles=tiles, num_warps=cfg.num_warps, num_stages=cfg.num_stages, consts=consts))
     return out
 
 
@@ -142,13 +143,13 @@ def _signature(fn, dtype_name: str, consts: dict) -> tuple[dict, dict]:
 def compile_one(spec: dict) -> dict:
     fn = _function(spec["fn"])
     arch = spec["arch"]
-    row = {k: spec[k] for k in ("kernel", "dtype", "hidden", "batch", "tiles", "num_warps")}
+    row = {k: spec[k] for k in ("kernel", "dtype", "hidden", "batch", "tiles", "num_warps", "num_stages")}
     row.update(arch=f"sm_{arch}", regs=None, spill_bytes=None, shared_bytes=None, tensor_cores=False, ok=False)
     sig, attrs = _signature(fn, spec["dtype"], spec["consts"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         compiled = triton.compile(ASTSource(fn, sig, spec["consts"], attrs), target=GPUTarget("cuda", arch, 32),
-                                  options={"num_warps": spec["num_warps"]})
+                                  options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
     with tempfile.TemporaryDirectory() as tmp:
         ptx_path, cubin_path = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
         with open(ptx_path, "w") as f:
@@ -193,7 +194,7 @@ def _compile_in_child(spec: dict) -> dict:
     row = json.loads(payload) if payload else {"error": f"compiler process died (wait status {status})"}
     if "error" in row:
         error = row["error"]
-        row = {k: spec[k] for k in ("kernel", "dtype", "hidden", "batch", "tiles", "num_warps")}
+        row = {k: spec[k] for k in ("kernel", "dtype", "hidden", "batch", "tiles", "num_warps", "num_stages")}
         row.update(arch=f"sm_{spec['arch']}", regs=None, spill_bytes=None, shared_bytes=None, tensor_cores=False,
                    ok=False, error=error)
     return row
@@ -204,7 +205,7 @@ def report(hidden, dtypes, archs, batches, full=False, jobs=1, variants=("vanill
              for s in specialisations(h, d, b, a, full, v)]
     seen, unique = set(), []
     for s in specs:  # different batches can share tiles: compile each specialisation once
-        key = (s["fn"], s["arch"], s["dtype"], s["num_warps"], tuple(sorted(s["consts"].items())))
+        key = (s["fn"], s["arch"], s["dtype"], s["num_warps"], s["num_stages"], tuple(sorted(s["consts"].items())))
         if key not in seen:
             seen.add(key)
             unique.append(s)
