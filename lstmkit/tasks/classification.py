@@ -1,0 +1,125 @@
+"""Sequence classification with attention pooling: accuracy, macro precision/recall/F1 (torchmetrics), a confusion
+matrix figure and attention highlights in TensorBoard, and the datamodule's baseline next to the test metrics.
+
+Batches ``(tokens (B, T), lengths (B,), labels (B,))`` from a datamodule with ``vocabularies()`` giving
+``tokens`` and ``classes``; the network returns ``(logits (B, C), attention (B, T))``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from lstmkit.data.sequences import trim
+from lstmkit.tasks.base import new_figure
+from lstmkit.tasks.text import TextTask
+
+
+def highlight(tokens: list[str], weights: list[float], top: int = 8) -> str:
+    """Markdown: the ``top`` most attended tokens in bold with their weight."""
+    ranked = set(sorted(range(len(tokens)), key=lambda i: -weights[i])[:top])
+    return " ".join(f"**{t}**<sub>{weights[i]:.2f}</sub>" if i in ranked else t for i, t in enumerate(tokens))
+
+
+def confusion_figure(matrix: Tensor, classes: list[str], title: str):
+    figure = new_figure(figsize=(3.5, 3), layout="tight")
+    if figure is None:
+        return None
+    axes = figure.add_subplot()
+    axes.imshow(matrix.numpy(), cmap="Blues")
+    for (i, j), count in zip(torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist(),
+                             matrix.flatten().tolist()):
+        axes.text(j, i, str(count), ha="center", va="center")
+    axes.set_xticks(range(len(classes)), classes)
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    return figure
+
+
+class SequenceClassificationTask(TextTask):
+    """Args:
+        media_examples: examples shown with their attention highlights per logged stage.
+        **task_args: see :class:`lstmkit.tasks.text.TextTask`; ``net.vocab_size`` and ``net.num_classes`` come
+            from the data.
+    """
+
+    sizes = {"vocab_size": "tokens", "num_classes": "classes"}
+
+    def __init__(self, *, best_metric: str = "val/f1", best_mode: str = "max", media_examples: int = 4,
+                 **task_args: Any) -> None:
+        super().__init__(best_metric=best_metric, best_mode=best_mode, **task_args)
+        self.confusion: dict[str, MulticlassConfusionMatrix] = {}
+        self._examples: dict[str, list[tuple[list[int], list[float], int, int]]] = {"val": [], "test": []}
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.hparams.net["num_classes"]) if "net" in self.hparams else self.net.head.out_features
+
+    def make_metrics(self) -> MetricCollection:
+        classes = self.num_classes
+        return MetricCollection({"accuracy": MulticlassAccuracy(classes, average="micro"),
+                                 "precision": MulticlassPrecision(classes, average="macro"),
+                                 "recall": MulticlassRecall(classes, average="macro"),
+                                 "f1": MulticlassF1Score(classes, average="macro")})
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        self.confusion = {name: MulticlassConfusionMatrix(self.num_classes) for name in ("val", "test")}
+
+    def step(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
+        tokens, lengths, labels = trim(batch)
+        logits, self._attention = self.net(tokens, lengths)
+        self._batch = (tokens, lengths)
+        return F.cross_entropy(logits, labels), logits, labels
+
+    def _keep(self, stage: str, outputs: dict[str, Tensor]) -> None:
+        predicted = outputs["preds"].argmax(-1).cpu()
+        self.confusion[stage].update(predicted, outputs["target"].cpu())
+        tokens, lengths = self._batch
+        for i in range(min(len(lengths), self.hparams.media_examples - len(self._examples[stage]))):
+            n = int(lengths[i])
+            self._examples[stage].append((tokens[i, :n].tolist(), self._attention[i, :n].tolist(),
+                                          int(outputs["target"][i]), int(predicted[i])))
+
+    def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not self.trainer.sanity_checking:
+            self._keep("val", outputs)
+
+    def on_test_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._keep("test", outputs)
+
+    def on_validation_epoch_start(self) -> None:
+        self.confusion["val"].reset()
+        self._examples["val"] = []
+
+    def on_test_epoch_start(self) -> None:
+        self.confusion["test"].reset()
+        self._examples["test"] = []
+
+    def on_test_epoch_end(self) -> None:
+        baseline = getattr(self.trainer.datamodule, "baseline", None)
+        if baseline is not None:
+            for name, value in baseline().items():
+                self.log(f"test/baseline_{name}", float(value))
+        super().on_test_epoch_end()
+
+    def log_media(self, stage: str) -> None:
+        tokens, classes = self.hparams.vocabs["tokens"], self.hparams.vocabs["classes"]
+        self.log_figure(f"{stage}/confusion_matrix",
+                        confusion_figure(self.confusion[stage].compute().cpu(), classes, f"{stage} confusion"))
+        lines = [f"true **{classes[label]}**, predicted **{classes[guess]}**: "
+                 + highlight([tokens[i] for i in ids], weights) for ids, weights, label, guess in self._examples[stage]]
+        self.log_text(f"{stage}/attention", "\n\n".join(lines))
