@@ -36,6 +36,16 @@ def test_optuna_sweep_writes_optimization_results(tmp_path):
 
 
 @pytest.mark.slow
+def test_plain_multirun_uses_the_default_sweep_dir(tmp_path):
+    """`-m key=a,b` with Hydra's basic sweeper and the configured sweep dir (no hydra.sweep.dir override)."""
+    proc = train("-m", "trainer.max_epochs=1", "model.optimizer.lr=0.001,0.003", f"paths.log_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted(tmp_path.glob("forecast_sunspots/train_multirun/*/*/metrics.json"))
+    assert len(runs) == 2
+    assert {json.loads(r.read_text())["seed"] for r in runs} == {12345}
+
+
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     proc = train("trainer=ddp", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
