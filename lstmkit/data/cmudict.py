@@ -74,12 +74,3 @@ class CMUDictDataModule(ResumableDataModule):
 
     def vocabularies(self) -> dict[str, list[str]]:
         return {"letters": self.letters.tokens, "phonemes": self.phonemes.tokens}
-
-    def train_dataloader(self):
-        return self.train_loader(self.datasets["train"])
-
-    def val_dataloader(self):
-        return self.eval_loader(self.datasets["val"])
-
-    def test_dataloader(self):
-        return self.eval_loader(self.datasets["test"])

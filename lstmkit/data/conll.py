@@ -136,15 +136,6 @@ class TaggingDataModule(ResumableDataModule):
     def vocabularies(self) -> dict[str, list[str]]:
         return {"tokens": self.vocab.tokens, "tags": self.tags.tokens}
 
-    def train_dataloader(self):
-        return self.train_loader(self.datasets["train"])
-
-    def val_dataloader(self):
-        return self.eval_loader(self.datasets["val"])
-
-    def test_dataloader(self):
-        return self.eval_loader(self.datasets["test"])
-
 
 def tag_sequences(sentences: Sequence[Sentence]) -> list[list[str]]:
     return [tags for _, tags in sentences]

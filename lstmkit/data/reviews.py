@@ -85,12 +85,3 @@ class ReviewsDataModule(ResumableDataModule):
                                                                    zero_division=0)
         return {"accuracy": accuracy_score(self.labels["test"], predicted), "precision": precision,
                 "recall": recall, "f1": f1}
-
-    def train_dataloader(self):
-        return self.train_loader(self.datasets["train"])
-
-    def val_dataloader(self):
-        return self.eval_loader(self.datasets["val"])
-
-    def test_dataloader(self):
-        return self.eval_loader(self.datasets["test"])

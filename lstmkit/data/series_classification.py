@@ -92,15 +92,6 @@ class SequenceClassificationDataModule(ResumableDataModule):
         self.datasets = {name: TensorDataset(x[idx], lengths[idx], y[idx])
                          for name, idx in (("train", train), ("val", val), ("test", test))}
 
-    def train_dataloader(self):
-        return self.train_loader(self.datasets["train"])
-
-    def val_dataloader(self):
-        return self.eval_loader(self.datasets["val"])
-
-    def test_dataloader(self):
-        return self.eval_loader(self.datasets["test"])
-
 
 class JapaneseVowelsDataModule(SequenceClassificationDataModule):
     """Nine male speakers uttering /ae/ (Kudo et al. 1999, UCI): 12 LPC cepstrum coefficients per frame, 7–29
