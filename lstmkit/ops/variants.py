@@ -72,9 +72,11 @@ def variant_forward(
     """Returns ``y, h_n, c_n, gates (activated, T,B,4H), cells (carried c_t, T,B,H)``."""
     steps, batch, four_h = pre.shape
     hid = four_h // 4
-    y = pre.new_zeros(steps, batch, h0.shape[1])
-    gates = pre.new_zeros(steps, batch, four_h)
-    cells = pre.new_zeros(steps, batch, hid)
+    # every row is written at every step unless lengths end some early: zero-fill only then
+    alloc = pre.new_empty if lengths is None else pre.new_zeros
+    y = alloc(steps, batch, h0.shape[1])
+    gates = alloc(steps, batch, four_h)
+    cells = alloc(steps, batch, hid)
     h_prev, c_prev = h0, c0
     for t, n in enumerate(batch_sizes_from_lengths(lengths, steps, batch)):
         h_in, c_in = h_prev[:n], c_prev[:n]
@@ -131,10 +133,11 @@ def variant_backward(
     keep_h = 1 - zoneout_h if zoneout_h is not None else None
     coef_ifg = torch.cat([g * i * (1 - i), c_in * f * (1 - f), i * (1 - g * g)], dim=-1)
 
-    d_pre = torch.zeros_like(gates)
-    d_r = torch.zeros_like(gates) if ln_h_weight is not None else d_pre
-    d_c_norm = torch.zeros_like(cells) if ln_c_weight is not None else None
-    d_hidden = torch.zeros_like(y) if w_hr is not None else None
+    alloc = torch.empty_like if lengths is None else torch.zeros_like  # see variant_forward
+    d_pre = alloc(gates)
+    d_r = alloc(gates) if ln_h_weight is not None else d_pre
+    d_c_norm = alloc(cells) if ln_c_weight is not None else None
+    d_hidden = alloc(y) if w_hr is not None else None
     d_h, d_c = grad_h_n.clone(), grad_c_n.clone()
     sizes = batch_sizes_from_lengths(lengths, steps, batch)
     for t in range(steps - 1, -1, -1):
@@ -152,10 +155,11 @@ def variant_backward(
             d_c_norm[t, :n] = dcn
             dcn = c_stats.backward(dcn, ln_c_weight, t, n)
         dc = d_c[:n] + dcn
-        carry_c = dc * zoneout_c[t, :n] if zoneout_c is not None else torch.zeros_like(dc)
         dc_hat = dc * keep_c[t, :n] if zoneout_c is not None else dc
         torch.mul(coef_ifg[t, :n].view(n, 3, hid), dc_hat.unsqueeze(1), out=da[:, : 3 * hid].view(n, 3, hid))
-        carry_c += dc_hat * f[t, :n]
+        carry_c = dc_hat * f[t, :n]
+        if zoneout_c is not None:
+            carry_c += dc * zoneout_c[t, :n]
         dr = da
         if ln_h_weight is not None:
             dr = d_r[t, :n]
