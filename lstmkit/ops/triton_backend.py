@@ -26,7 +26,7 @@ from torch import Tensor
 
 from lstmkit.kernels import launch
 from lstmkit.ops.recurrence import register_backend, register_variant_backend
-from lstmkit.ops.variants import EPS
+from lstmkit.ops.variants import Normalized, entering_states
 
 _strategy = "auto"
 
@@ -108,13 +108,6 @@ def variant_forward_fn(
     return launch.lstm_forward(pre, w_hh, h0, c0, lengths, _strategy, variant)
 
 
-def _normalize(x: Tensor) -> tuple[Tensor, Tensor]:
-    """``(x - mean) * rstd`` over the last dim and ``rstd`` (no keepdim), in float32."""
-    var, mean = torch.var_mean(x.float(), dim=-1, unbiased=False, keepdim=True)
-    rstd = torch.rsqrt(var + EPS)
-    return (x.float() - mean) * rstd, rstd.squeeze(-1)
-
-
 def variant_backward_fn(
     grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths,
     ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets,
@@ -126,13 +119,12 @@ def variant_backward_fn(
     and, with LN_h, one GEMM that recomputes ``r = (m ⊙ h~) W_hhᵀ`` and its normalisation (as the reference
     does); after it, ``dW_hh = Σ_t d_r_tᵀ (m ⊙ h~_t)`` and the LayerNorm gain/bias gradients as reductions."""
     _no_proj(w_hr)
-    h_in = torch.cat([h0.unsqueeze(0), y[:-1]])
-    if resets is not None:
-        h_in = h_in * (~resets).unsqueeze(-1).to(h_in.dtype)
+    h_in = entering_states(y, h0, resets)
     h_rec = h_in * dropout_mask if dropout_mask is not None else h_in
     r_hat = r_rstd = None
     if ln_h_weight is not None:
-        r_hat, r_rstd = _normalize(h_rec @ w_hh.t())
+        r_stats = Normalized((h_rec @ w_hh.t()).float())  # the kernels take float32 statistics
+        r_hat, r_rstd = r_stats.hat, r_stats.rstd.squeeze(-1)
     variant = launch.VariantInputs(ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
     d_pre, d_r, d_c_out, d_h0, d_c0 = launch.lstm_variant_backward(
         grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0, lengths, _strategy, variant, r_hat, r_rstd)
@@ -142,7 +134,7 @@ def variant_backward_fn(
     if ln_h_weight is not None:
         d_ln_h = (d_pre.float() * r_hat).sum((0, 1)).to(ln_h_weight.dtype)
     if ln_c_weight is not None:
-        c_hat, _ = _normalize(cells)
+        c_hat = Normalized(cells.float()).hat
         d_ln_c = (d_c_out.float() * c_hat).sum((0, 1)).to(ln_c_weight.dtype)
         d_ln_c_bias = d_c_out.float().sum((0, 1)).to(ln_c_bias.dtype)
     return d_pre, d_w_hh, d_h0, d_c0, None, d_ln_h, d_ln_c, d_ln_c_bias

@@ -28,7 +28,7 @@ from lstmkit.ops.reference import batch_sizes_from_lengths, last_step
 EPS = 1e-5
 
 
-class _Normalized:
+class Normalized:
     """LayerNorm statistics of ``x`` (..., F) for a backward pass: the input, mean and rstd as aten's fused
     ``native_layer_norm_backward`` wants them (one kernel per step instead of seven elementwise ops)."""
 
@@ -44,14 +44,12 @@ class _Normalized:
             [True, False, False])[0]
 
 
-def _entering_states(y: Tensor, cells: Tensor, h0: Tensor, c0: Tensor, resets: Tensor | None):
-    """h~ and c~ for every step (T, B, ·): the previous states, zeroed where resets."""
-    h_before = torch.cat([h0.unsqueeze(0), y[:-1]])
-    c_before = torch.cat([c0.unsqueeze(0), cells[:-1]])
+def entering_states(seq: Tensor, initial: Tensor, resets: Tensor | None) -> Tensor:
+    """The state entering every step (T, B, ·): ``initial`` then ``seq[:-1]``, zeroed where ``resets``."""
+    before = torch.cat([initial.unsqueeze(0), seq[:-1]])
     if resets is not None:
-        keep = (~resets).unsqueeze(-1).to(y.dtype)
-        h_before, c_before = h_before * keep, c_before * keep
-    return h_before, c_before
+        before = before * (~resets).unsqueeze(-1).to(before.dtype)
+    return before
 
 
 def variant_forward(
@@ -117,12 +115,12 @@ def variant_backward(
     steps, batch, four_h = gates.shape
     hid = four_h // 4
     i, f, g, o = gates.split(hid, dim=-1)
-    h_in, c_in = _entering_states(y, cells, h0, c0, resets)
+    h_in, c_in = entering_states(y, h0, resets), entering_states(cells, c0, resets)
     h_dropped = h_in * dropout_mask if dropout_mask is not None else h_in
     if ln_h_weight is not None:  # recompute the recurrent matmul for all steps at once
-        r_norm = _Normalized(h_dropped @ w_hh.t())
+        r_norm = Normalized(h_dropped @ w_hh.t())
     if ln_c_weight is not None:
-        c_stats = _Normalized(cells)
+        c_stats = Normalized(cells)
         c_norm = c_stats.hat * ln_c_weight + ln_c_bias
     else:
         c_norm = cells
