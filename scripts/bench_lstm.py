@@ -150,11 +150,14 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--cuda-graphs", action="store_true", help="capture each contender with CUDA graphs")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     parser.add_argument("--no-loop", action="store_true", help="skip the autograd-loop baseline")
     parser.add_argument("--variant", default="none", choices=list(VARIANTS),
                         help="run lstmkit's contenders with this variant (torch.nn.LSTM stays vanilla)")
     args = parser.parse_args(argv)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.backend:
         ours = args.backend
     elif args.variant != "none":

@@ -155,39 +155,60 @@ VARIANT_INPUTS = ("ln_h_weight", "ln_c_weight", "ln_c_bias", "zoneout_c", "zoneo
 
 
 def register_variant_backend(name: str, forward_fn: Callable, backward_fn: Callable,
-                             unsupported: Callable = _supports_everything) -> None:
-    """Register the variant recurrence of backend ``name`` as custom ops ``lstmkit::{name}_variant_*``."""
+                             unsupported: Callable = _supports_everything, saves_norm: bool = False) -> None:
+    """Register the variant recurrence of backend ``name`` as custom ops ``lstmkit::{name}_variant_*``.
+
+    ``saves_norm``: ``forward_fn`` returns two more tensors that ``backward_fn`` receives as
+    ``saved=(norm_input, norm_stats)`` -- the recurrent pre-activations ``r`` (T,B,4H) when ``ln_h_weight`` is
+    given, and the LayerNorm statistics (4,T,B,1): mean and rstd of ``r``, then of ``c`` -- so that backward does
+    not recompute them (a (T·B)×R×4H GEMM and two reductions). Backends without it return empty tensors there.
+    """
+
+    def fake_saved(pre, ln_h_weight, ln_c_weight):
+        steps, batch, four_h = pre.shape
+        if not saves_norm:
+            return pre.new_empty(0), pre.new_empty(0)
+        norm_input = pre.new_empty(steps, batch, four_h) if ln_h_weight is not None else pre.new_empty(0)
+        has_ln = ln_h_weight is not None or ln_c_weight is not None
+        return norm_input, (pre.new_empty(4, steps, batch, 1) if has_ln else pre.new_empty(0))
 
     @torch.library.custom_op(f"lstmkit::{name}_variant_fwd", mutates_args=())
     def fwd(
         pre: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, w_hr: Tensor | None, lengths: Tensor | None,
         ln_h_weight: Tensor | None, ln_c_weight: Tensor | None, ln_c_bias: Tensor | None,
         zoneout_c: Tensor | None, zoneout_h: Tensor | None, dropout_mask: Tensor | None, resets: Tensor | None,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        y, h_n, c_n, gates, cells = forward_fn(pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight, ln_c_weight,
-                                               ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
-        return y.contiguous(), h_n.clone(), c_n.clone(), gates.contiguous(), cells.contiguous()
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        y, h_n, c_n, gates, cells, *saved = forward_fn(pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight, ln_c_weight,
+                                                       ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
+        if not saves_norm:
+            saved = fake_saved(pre, None, None)
+        return (y.contiguous(), h_n.clone(), c_n.clone(), gates.contiguous(), cells.contiguous(),
+                *(t.contiguous() for t in saved))
 
     @fwd.register_fake
-    def _(pre, w_hh, h0, c0, *rest):
+    def _(pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight, ln_c_weight, *rest):
         steps, batch, four_h = pre.shape
         return (pre.new_empty(steps, batch, h0.shape[1]), pre.new_empty(batch, h0.shape[1]),
                 pre.new_empty(batch, four_h // 4), pre.new_empty(steps, batch, four_h),
-                pre.new_empty(steps, batch, four_h // 4))
+                pre.new_empty(steps, batch, four_h // 4), *fake_saved(pre, ln_h_weight, ln_c_weight))
 
     @torch.library.custom_op(f"lstmkit::{name}_variant_bwd", mutates_args=())
     def bwd(
         grad_y: Tensor, grad_h_n: Tensor, grad_c_n: Tensor, gates: Tensor, cells: Tensor, y: Tensor,
+        norm_input: Tensor, norm_stats: Tensor,
         w_hh: Tensor, h0: Tensor, c0: Tensor, w_hr: Tensor | None, lengths: Tensor | None,
         ln_h_weight: Tensor | None, ln_c_weight: Tensor | None, ln_c_bias: Tensor | None,
         zoneout_c: Tensor | None, zoneout_h: Tensor | None, dropout_mask: Tensor | None, resets: Tensor | None,
     ) -> list[Tensor]:
+        kwargs = {"saved": (norm_input, norm_stats)} if saves_norm else {}
         grads = backward_fn(grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths,
-                            ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
+                            ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets,
+                            **kwargs)
         return [_empty_like_none(g, gates) for g in grads]
 
     @bwd.register_fake
-    def _(grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths, ln_h, ln_c, ln_c_b, *rest):
+    def _(grad_y, grad_h_n, grad_c_n, gates, cells, y, norm_input, norm_stats, w_hh, h0, c0, w_hr, lengths,
+          ln_h, ln_c, ln_c_b, *rest):
         like = [gates, w_hh, h0, c0, w_hr, ln_h, ln_c, ln_c_b]
         return [torch.empty_like(t) if t is not None else gates.new_empty(0) for t in like]
 
@@ -195,24 +216,27 @@ def register_variant_backend(name: str, forward_fn: Callable, backward_fn: Calla
 
 
 class LSTMVariantRecurrence(torch.autograd.Function):
-    """Differentiable variant recurrence; saves what :class:`LSTMRecurrence` saves plus the variant inputs."""
+    """Differentiable variant recurrence; saves what :class:`LSTMRecurrence` saves plus the variant inputs
+    (and whatever LayerNorm inputs/statistics the backend keeps, see :func:`register_variant_backend`)."""
 
     @staticmethod
     def forward(ctx, backend, pre, w_hh, h0, c0, w_hr, lengths, *extras):
-        y, h_n, c_n, gates, cells = _VARIANT_BACKENDS[backend].forward(pre, w_hh, h0, c0, w_hr, lengths, *extras)
+        y, h_n, c_n, gates, cells, norm_input, norm_stats = _VARIANT_BACKENDS[backend].forward(
+            pre, w_hh, h0, c0, w_hr, lengths, *extras)
         ctx.backend = backend
         ctx.present = [t is not None for t in (w_hr, *extras[:3])]  # which optional inputs take gradients
-        ctx.save_for_backward(gates, cells, y, w_hh, h0, c0, w_hr, lengths, *extras)
+        ctx.save_for_backward(gates, cells, y, norm_input, norm_stats, w_hh, h0, c0, w_hr, lengths, *extras)
         return y, h_n, c_n
 
     @staticmethod
     def backward(ctx, grad_y, grad_h_n, grad_c_n):
-        gates, cells, y, w_hh, h0, c0, w_hr, lengths, *extras = ctx.saved_tensors
+        gates, cells, y, norm_input, norm_stats, w_hh, h0, c0, w_hr, lengths, *extras = ctx.saved_tensors
         grad_y = torch.zeros_like(y) if grad_y is None else grad_y.contiguous()
         grad_h_n = torch.zeros_like(h0) if grad_h_n is None else grad_h_n.contiguous()
         grad_c_n = torch.zeros_like(c0) if grad_c_n is None else grad_c_n.contiguous()
         d_pre, d_w_hh, d_h0, d_c0, *optional = _VARIANT_BACKENDS[ctx.backend].backward(
-            grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths, *extras
+            grad_y, grad_h_n, grad_c_n, gates, cells, y, norm_input, norm_stats, w_hh, h0, c0, w_hr, lengths,
+            *extras
         )
         d_w_hr, d_ln_h, d_ln_c, d_ln_c_bias = (g if keep else None for g, keep in zip(optional, ctx.present))
         return (None, d_pre, d_w_hh, d_h0, d_c0, d_w_hr, None, d_ln_h, d_ln_c, d_ln_c_bias, None, None, None, None)
@@ -230,7 +254,7 @@ def variant_recurrence(backend: str, pre, w_hh, h0, c0, w_hr=None, lengths=None,
 def _register_reference_variants() -> None:
     from lstmkit.ops import variants
 
-    register_variant_backend("reference", variants.variant_forward, variants.variant_backward)
+    register_variant_backend("reference", variants.variant_forward, variants.variant_backward, saves_norm=True)
 
 
 _register_reference_variants()

@@ -13,14 +13,14 @@ themselves in eval)::
     h_t    = z_h ⊙ h~ + (1 - z_h) ⊙ ĥ = y_t
 
 ``LN_h`` has a gain only (the bias b plays that role), ``LN_c`` a gain and a bias; ε = 1e-5. Every
-feature is optional (``None``). Backward recomputes ``r`` for all steps with one GEMM, and returns
-the weight gradients as GEMMs/reductions after the loop.
+feature is optional (``None``). Forward keeps ``r`` and the LayerNorm statistics (mean, rstd) it computed,
+so backward neither repeats the recurrent GEMM nor the reductions; backward returns the weight gradients as
+GEMMs/reductions after the loop.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit.ops.reference import batch_sizes_from_lengths, last_step
@@ -30,12 +30,21 @@ EPS = 1e-5
 
 class Normalized:
     """LayerNorm statistics of ``x`` (..., F) for a backward pass: the input, mean and rstd as aten's fused
-    ``native_layer_norm_backward`` wants them (one kernel per step instead of seven elementwise ops)."""
+    ``native_layer_norm_backward`` wants them (one kernel per step instead of seven elementwise ops).
+    ``mean`` / ``rstd`` (..., 1) saved by the forward pass skip the reduction; ``hat`` is computed on demand."""
 
-    def __init__(self, x: Tensor) -> None:
-        var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
-        self.x, self.mean, self.rstd = x, mean, torch.rsqrt(var + EPS)
-        self.hat = (x - mean) * self.rstd
+    def __init__(self, x: Tensor, mean: Tensor | None = None, rstd: Tensor | None = None) -> None:
+        if mean is None or rstd is None:
+            var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
+            rstd = torch.rsqrt(var + EPS)
+        self.x, self.mean, self.rstd = x, mean, rstd
+        self._hat: Tensor | None = None
+
+    @property
+    def hat(self) -> Tensor:
+        if self._hat is None:
+            self._hat = (self.x - self.mean) * self.rstd
+        return self._hat
 
     def backward(self, grad_out: Tensor, weight: Tensor, t: int, n: int) -> Tensor:
         """dL/dx at step t, rows [:n], given dL/d(LN(x)) with gain ``weight``."""
@@ -66,8 +75,12 @@ def variant_forward(
     zoneout_h: Tensor | None,  # (T, B, R)
     dropout_mask: Tensor | None,  # (B, R) recurrent dropout, values 0 or 1/(1-p)
     resets: Tensor | None,  # (T, B) bool
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Returns ``y, h_n, c_n, gates (activated, T,B,4H), cells (carried c_t, T,B,H)``."""
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Returns ``y, h_n, c_n, gates (activated, T,B,4H), cells (carried c_t, T,B,H), norm_input, norm_stats``.
+
+    The last two are what backward would otherwise recompute: ``r`` (T,B,4H) when ``ln_h_weight`` is given,
+    and the LayerNorm statistics (4,T,B,1): mean and rstd of ``r``, then of ``c_t`` (empty when unused).
+    """
     steps, batch, four_h = pre.shape
     hid = four_h // 4
     # every row is written at every step unless lengths end some early: zero-fill only then
@@ -75,52 +88,67 @@ def variant_forward(
     y = alloc(steps, batch, h0.shape[1])
     gates = alloc(steps, batch, four_h)
     cells = alloc(steps, batch, hid)
+    norm_input = alloc(steps, batch, four_h) if ln_h_weight is not None else pre.new_empty(0)
+    stats = alloc(4, steps, batch, 1) if ln_h_weight is not None or ln_c_weight is not None else pre.new_empty(0)
+    plain_h = w_hr is None and zoneout_h is None  # h_t can be written straight into y
     h_prev, c_prev = h0, c0
     for t, n in enumerate(batch_sizes_from_lengths(lengths, steps, batch)):
         h_in, c_in = h_prev[:n], c_prev[:n]
         if resets is not None:
             keep = (~resets[t, :n]).unsqueeze(-1).to(pre.dtype)
             h_in, c_in = h_in * keep, c_in * keep
-        r = (h_in * dropout_mask[:n] if dropout_mask is not None else h_in) @ w_hh.t()
-        if ln_h_weight is not None:
-            r = F.layer_norm(r, (four_h,), ln_h_weight, None, EPS)
+        h_rec = h_in * dropout_mask[:n] if dropout_mask is not None else h_in
         a = gates[t, :n]
-        torch.add(pre[t, :n], r, out=a)
+        if ln_h_weight is not None:
+            r = norm_input[t, :n]
+            torch.mm(h_rec, w_hh.t(), out=r)
+            r, stats[0, t, :n], stats[1, t, :n] = torch.native_layer_norm(r, (four_h,), ln_h_weight, None, EPS)
+            torch.add(pre[t, :n], r, out=a)
+        else:
+            torch.addmm(pre[t, :n], h_rec, w_hh.t(), out=a)
         a[:, : 2 * hid].sigmoid_()
         a[:, 2 * hid : 3 * hid].tanh_()
         a[:, 3 * hid :].sigmoid_()
         i, f, g, o = a.split(hid, dim=-1)
-        c = f * c_in + i * g
+        c = cells[t, :n]
+        torch.mul(f, c_in, out=c).addcmul_(i, g)
         if zoneout_c is not None:
-            c = torch.lerp(c, c_in, zoneout_c[t, :n])
-        cells[t, :n] = c
+            c.lerp_(c_in, zoneout_c[t, :n])
         if ln_c_weight is not None:
-            c = F.layer_norm(c, (hid,), ln_c_weight, ln_c_bias, EPS)
-        h = o * c.tanh()
-        if w_hr is not None:
-            h = h @ w_hr.t()
-        if zoneout_h is not None:
-            h = torch.lerp(h, h_in, zoneout_h[t, :n])
-        y[t, :n] = h
+            c, stats[2, t, :n], stats[3, t, :n] = torch.native_layer_norm(c, (hid,), ln_c_weight, ln_c_bias, EPS)
+        if plain_h:
+            torch.mul(o, c.tanh(), out=y[t, :n])
+        else:
+            h = o * c.tanh()
+            if w_hr is not None:
+                h = h @ w_hr.t()
+            if zoneout_h is not None:
+                h = torch.lerp(h, h_in, zoneout_h[t, :n])
+            y[t, :n] = h
         h_prev, c_prev = y[t], cells[t]
-    return y, last_step(y, lengths), last_step(cells, lengths), gates, cells
+    return y, last_step(y, lengths), last_step(cells, lengths), gates, cells, norm_input, stats
 
 
 def variant_backward(
     grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths,
-    ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets,
+    ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets, saved=None,
 ):
     """Returns ``d_pre, d_w_hh, d_h0, d_c0, d_w_hr, d_ln_h_weight, d_ln_c_weight, d_ln_c_bias``
-    (``None`` for the features not in use)."""
+    (``None`` for the features not in use). ``saved``: ``variant_forward``'s ``(norm_input, norm_stats)``;
+    without it the LayerNorm inputs and statistics are recomputed."""
     steps, batch, four_h = gates.shape
     hid = four_h // 4
     i, f, g, o = gates.split(hid, dim=-1)
     h_in, c_in = entering_states(y, h0, resets), entering_states(cells, c0, resets)
     h_dropped = h_in * dropout_mask if dropout_mask is not None else h_in
-    if ln_h_weight is not None:  # recompute the recurrent matmul for all steps at once
-        r_norm = Normalized(h_dropped @ w_hh.t())
+    norm_input, stats = saved if saved is not None else (None, None)
+    if ln_h_weight is not None:
+        if norm_input is not None:
+            r_norm = Normalized(norm_input, stats[0], stats[1])
+        else:  # recompute the recurrent matmul for all steps at once
+            r_norm = Normalized(h_dropped @ w_hh.t())
     if ln_c_weight is not None:
-        c_stats = Normalized(cells)
+        c_stats = Normalized(cells, stats[2], stats[3]) if stats is not None else Normalized(cells)
         c_norm = c_stats.hat * ln_c_weight + ln_c_bias
     else:
         c_norm = cells
