@@ -24,7 +24,7 @@ from lstmkit.nn._checks import (
     check_state,
     make_variant,
 )
-from lstmkit.ops.functional import BACKEND_NAMES, lstm
+from lstmkit.ops.functional import BACKEND_NAMES, lstm, resolve_backend
 
 
 def _check_backend(backend: str) -> str:
@@ -247,6 +247,12 @@ class LSTMCell(nn.Module):
             if unbatched:
                 h0, c0 = h0.unsqueeze(0), c0.unsqueeze(0)
         weights = [[getattr(self, name) for name in self._weight_names[0]]]
+        if not masks and self.variant.describe() is None and resolve_backend(self.backend, input.device) == "aten":
+            # aten's fused cell, as torch.nn.LSTMCell runs it: the oneDNN sequence kernel that a one-step
+            # sequence would take costs ~5 ms per call on CPU (mostly set-up), the fused cell ~0.1 ms
+            w_ih, w_hh, *biases = weights[0]
+            h1, c1 = torch._VF.lstm_cell(input, (h0, c0), w_ih, w_hh, *(biases or (None, None)))
+            return (h1.squeeze(0), c1.squeeze(0)) if unbatched else (h1, c1)
         if masks:  # a one-step sequence: zoneout masks gain the time dimension
             masks = {(0, 0): {k: v.unsqueeze(0) if k.startswith("zoneout") else v for k, v in masks.items()}}
         _, (h1, c1) = lstm(input.unsqueeze(0), (h0.unsqueeze(0), c0.unsqueeze(0)), weights, num_layers=1,
