@@ -80,3 +80,36 @@ def test_beam_width_one_equals_greedy_and_wider_beams_score_no_worse():
         wide_row = [i for i in wide[b].tolist() if i]
         if len(greedy_row) < 7 and len(wide_row) < 7:  # both ended with <eos>
             assert log_prob(wide_row) >= log_prob(greedy_row) - 1e-5
+
+
+def test_balanced_class_weights_match_scikit_learn():
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from lstmkit.tasks.classification import balanced_class_weights
+
+    targets = torch.tensor([0] * 26 + [1] * 14 + [2] * 3)
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=targets.numpy())
+    torch.testing.assert_close(balanced_class_weights(targets, 3), torch.tensor(expected, dtype=torch.float32))
+
+
+def test_class_weights_reject_unknown_rule():
+    import pytest
+
+    from lstmkit.tasks.classification import SequenceClassificationTask
+
+    with pytest.raises(ValueError, match="class_weights"):
+        SequenceClassificationTask(net=BiLSTMClassifier(10, 2), class_weights="inverse")
+
+
+def test_review_truncation_keeps_head_or_head_and_tail():
+    import pytest
+
+    from lstmkit.data.reviews import ReviewsDataModule
+
+    words = [f"w{i}" for i in range(10)]
+    assert ReviewsDataModule(max_length=4).cut(words) == ["w0", "w1", "w2", "w3"]
+    assert ReviewsDataModule(max_length=5, truncate="head_tail").cut(words) == ["w0", "w1", "w2", "w8", "w9"]
+    assert ReviewsDataModule(max_length=20, truncate="head_tail").cut(words) == words
+    with pytest.raises(ValueError, match="truncate"):
+        ReviewsDataModule(truncate="middle")

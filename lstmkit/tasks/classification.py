@@ -32,6 +32,12 @@ def highlight(tokens: list[str], weights: list[float], top: int = 8) -> str:
     return " ".join(f"**{t}**<sub>{weights[i]:.2f}</sub>" if i in ranked else t for i, t in enumerate(tokens))
 
 
+def balanced_class_weights(targets: Tensor, classes: int) -> Tensor:
+    """N / (C · N_c) for each class c (scikit-learn's ``class_weight="balanced"``); absent classes get N / C."""
+    counts = torch.bincount(targets.flatten(), minlength=classes).double()
+    return (counts.sum() / (classes * counts.clamp(min=1))).float()
+
+
 def confusion_figure(matrix: Tensor, classes: list[str], title: str):
     figure = new_figure(figsize=(3.5, 3), layout="tight")
     if figure is None:
@@ -52,6 +58,8 @@ def confusion_figure(matrix: Tensor, classes: list[str], title: str):
 class SequenceClassificationTask(TextTask):
     """Args:
         media_examples: examples shown with their attention highlights per logged stage.
+        class_weights: cross-entropy class weights: ``None`` (plain), ``"balanced"`` (inverse training frequency,
+            for imbalanced classes scored by macro-F1) or one weight per class.
         **task_args: see :class:`lstmkit.tasks.text.TextTask`; ``net.vocab_size`` and ``net.num_classes`` come
             from the data.
     """
@@ -59,7 +67,9 @@ class SequenceClassificationTask(TextTask):
     sizes = {"vocab_size": "tokens", "num_classes": "classes"}
 
     def __init__(self, *, best_metric: str = "val/f1", best_mode: str = "max", media_examples: int = 4,
-                 **task_args: Any) -> None:
+                 class_weights: str | list[float] | None = None, **task_args: Any) -> None:
+        if isinstance(class_weights, str) and class_weights != "balanced":
+            raise ValueError(f"class_weights: expected None, 'balanced' or one weight per class, got {class_weights!r}")
         super().__init__(best_metric=best_metric, best_mode=best_mode, **task_args)
         self.confusion: dict[str, MulticlassConfusionMatrix] = {}
         self._examples: dict[str, list[tuple[list[int], list[float], int, int]]] = {"val": [], "test": []}
@@ -78,12 +88,30 @@ class SequenceClassificationTask(TextTask):
     def setup(self, stage: str) -> None:
         super().setup(stage)
         self.confusion = {name: MulticlassConfusionMatrix(self.num_classes) for name in ("val", "test")}
+        self.register_buffer("loss_weights", self._class_weights(), persistent=False)
+
+    def _class_weights(self) -> Tensor | None:
+        """Cross-entropy weights; ``balanced``: :func:`balanced_class_weights` of the training labels, so that
+        every class weighs the same in the loss, as in macro-F1."""
+        wanted = self.hparams.get("class_weights")
+        if wanted is None:
+            return None
+        classes = self.num_classes
+        if wanted == "balanced":
+            datamodule = self.trainer.datamodule if self._trainer is not None else None
+            train = getattr(datamodule, "datasets", {}).get("train") if datamodule is not None else None
+            if train is None or not hasattr(train, "targets"):
+                raise ValueError("class_weights='balanced' needs a datamodule whose datasets['train'] has targets")
+            return balanced_class_weights(train.targets, classes)
+        if len(wanted) != classes:
+            raise ValueError(f"class_weights: expected {classes} weights (one per class), got {len(wanted)}")
+        return torch.tensor(list(wanted), dtype=torch.float32)
 
     def step(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
         tokens, lengths, labels = trim(batch)
         logits, self._attention = self.net(tokens, lengths)
         self._batch = (tokens, lengths)
-        return F.cross_entropy(logits, labels), logits, labels
+        return F.cross_entropy(logits, labels, weight=self.loss_weights), logits, labels
 
     def _keep(self, stage: str, outputs: dict[str, Tensor]) -> None:
         predicted = outputs["preds"].argmax(-1).cpu()
