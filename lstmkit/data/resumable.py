@@ -73,12 +73,16 @@ class ResumableDataModule(L.LightningDataModule):
 
     def train_loader(self, dataset: Dataset) -> DataLoader:
         """Shuffled loader, seeded from the run's seed (``torch.initial_seed()`` after ``seed_everything``)."""
-        self._sampler = EpochSeededSampler(len(dataset), seed=torch.initial_seed() % 2**31)
+        self._sampler = self.train_sampler(dataset, seed=torch.initial_seed() % 2**31)
         if self._resume_at is not None:
             epoch, samples = self._resume_at
             self._sampler.start_at[epoch] = samples
             self._resume_at = None
         return self._loader(dataset, self._sampler)
+
+    def train_sampler(self, dataset: Dataset, seed: int) -> EpochSeededSampler:
+        """The training order (a subclass may return e.g. a length-bucketing :class:`EpochSeededSampler`)."""
+        return EpochSeededSampler(len(dataset), seed=seed)
 
     def eval_loader(self, dataset: Dataset) -> DataLoader:
         """Loader in dataset order, for validation, test and prediction."""

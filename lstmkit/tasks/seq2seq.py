@@ -2,6 +2,12 @@
 distance over phonemes / reference phonemes) and word error rate (``wer``: share of words whose whole output is
 not exactly right), both torchmetrics' ``WordErrorRate`` — over phonemes, and over whole pronunciations.
 
+Several references per input (e.g. a word's pronunciations; the standard G2P protocol of Bisani & Ney 2008): when
+a validation/test batch has a 5th tensor ``(B, K, M)`` of alternative references (0-padded, all-zero rows are
+padding), each output is scored against the alternative closest to it (least edit distance; the first on ties),
+so ``wer`` counts an output right when it equals *any* reference and ``per`` uses the closest one. Without it, the
+batch's single target is the reference.
+
 Validation decodes greedily, testing with a beam of ``test_beam_size``. The training-stage ``per``/``wer`` are
 teacher-forced (the argmax after each true prefix), so they are optimistic; validation and test are not.
 Attention heatmaps (output step x input letter) go to TensorBoard as ``<stage>/attention``.
@@ -37,6 +43,33 @@ class SequenceErrorRate(WordErrorRate):
         super().update(self._strings(preds), self._strings(target))
 
 
+def edit_distance(a: list[int], b: list[int]) -> int:
+    """Levenshtein distance (unit-cost insertions, deletions, substitutions). Written here: torchmetrics keeps
+    its own private, and eight lines beat a new dependency for choosing among a word's few references."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
+
+
+def closest_references(predicted: Tensor, alternatives: Tensor) -> Tensor:
+    """Per row of ``predicted (B, L)`` (0 = padding), its closest non-empty row of ``alternatives (B, K, M)``
+    by edit distance (the first on ties): ``(B, M)``."""
+    choice = []
+    for output, options in zip(predicted.tolist(), alternatives.tolist()):
+        options = [(k, [t for t in option if t]) for k, option in enumerate(options)]
+        options = [(k, option) for k, option in options if option]
+        if len(options) <= 1:
+            choice.append(options[0][0] if options else 0)
+            continue
+        output = [t for t in output if t]
+        choice.append(min(options, key=lambda option: edit_distance(output, option[1]))[0])  # min: first on ties
+    index = alternatives.new_tensor(choice)
+    return alternatives[alternatives.new_tensor(range(len(choice))), index]
+
+
 class Seq2SeqTask(TextTask):
     """Args:
         test_beam_size: beam width when testing (1: greedy); validation is greedy.
@@ -56,7 +89,7 @@ class Seq2SeqTask(TextTask):
         return MetricCollection({"per": SequenceErrorRate(), "wer": SequenceErrorRate(whole=True)})
 
     def step(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
-        source, lengths, target, _ = trim(batch)  # target: <bos> ... <eos> 0 0
+        source, lengths, target, _, *alternatives = trim(batch)  # target: <bos> ... <eos> 0 0
         logits, _ = self.net(source, lengths, target[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1), target[:, 1:].flatten(), ignore_index=0)
         reference = target[:, 1:].masked_fill(target[:, 1:] == self.net.eos_id, 0)
@@ -68,6 +101,8 @@ class Seq2SeqTask(TextTask):
             stage = "test" if self.trainer.testing else "val"
             if stage not in self._media:
                 self._media[stage] = (source[: self.hparams.media_examples].cpu(), predicted.cpu(), attention.cpu())
+            if alternatives:
+                reference = closest_references(predicted, alternatives[0])
         return loss, predicted, reference
 
     def on_validation_epoch_start(self) -> None:
