@@ -177,6 +177,20 @@ def store_gates(ptr, offs, mask, H: tl.constexpr, i, f, g, o):
 
 
 @triton.jit
+def row_tile(B, H: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
+    """This program's BLOCK_B whole rows: ``rows, cols, row_ok (BLOCK_B,), col_ok (1, BLOCK_H), mask`` and the
+    offsets of a (B, H) state tile and of the first gate of a (B, 4H) gate tile."""
+    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
+    cols = tl.arange(0, BLOCK_H)
+    row_ok = rows < B
+    col_ok = (cols < H)[None, :]
+    mask = row_ok[:, None] & col_ok
+    state_offs = rows[:, None] * H + cols[None, :]
+    gate_offs = rows[:, None] * (4 * H) + cols[None, :]
+    return rows, cols, row_ok, col_ok, mask, state_offs, gate_offs
+
+
+@triton.jit
 def active_rows(len_ptr, rows, row_ok, t, HAS_LENGTHS: tl.constexpr):
     """(BLOCK_B, 1) bool: the rows whose length reaches step ``t`` (every row without lengths)."""
     if HAS_LENGTHS:

@@ -18,7 +18,7 @@ L2 (write + read, 32·B·H bytes), plus the row reductions; the matmul itself is
 import triton
 import triton.language as tl
 
-from .cell import active_rows, cell_backward, cell_forward, store_gates, store_step, to_output
+from .cell import active_rows, cell_backward, cell_forward, row_tile, store_gates, store_step, to_output
 from .variant import (
     add_layer_norm,
     entering_state,
@@ -71,13 +71,7 @@ def lstm_fwd_row_kernel(
     ZONEOUT_H: tl.constexpr,
     RESETS: tl.constexpr,
 ):
-    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    cols = tl.arange(0, BLOCK_H)
-    row_ok = rows < B
-    col_ok = (cols < H)[None, :]
-    mask = row_ok[:, None] & col_ok
-    state_offs = rows[:, None] * H + cols[None, :]
-    gate_offs = rows[:, None] * (4 * H) + cols[None, :]
+    rows, cols, row_ok, col_ok, mask, state_offs, gate_offs = row_tile(B, H, BLOCK_B, BLOCK_H)
     dt = y_ptr.dtype.element_ty
     r_i, r_f, r_g, r_o = _load_gates(r_ptr, gate_offs, mask, H)
     if LN_H:
@@ -133,13 +127,7 @@ def lstm_bwd_row_kernel(
     ZONEOUT_H: tl.constexpr,
     RESETS: tl.constexpr,
 ):
-    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    cols = tl.arange(0, BLOCK_H)
-    row_ok = rows < B
-    col_ok = (cols < H)[None, :]
-    mask = row_ok[:, None] & col_ok
-    state_offs = rows[:, None] * H + cols[None, :]
-    gate_offs = rows[:, None] * (4 * H) + cols[None, :]
+    rows, cols, row_ok, col_ok, mask, state_offs, gate_offs = row_tile(B, H, BLOCK_B, BLOCK_H)
     active = active_rows(len_ptr, rows, row_ok, t, HAS_LENGTHS)
     i, f, g, o = _load_gates(gates_ptr, gate_offs, mask, H)
     c = tl.load(cells_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)

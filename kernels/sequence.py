@@ -17,7 +17,7 @@ caller with one GEMM, and writes ``d_r`` (dW_hh's operand) and ``dL/dLN_c(c)`` (
 import triton
 import triton.language as tl
 
-from .cell import cast, cell_backward, cell_forward, dot, store_gates, to_output
+from .cell import cast, cell_backward, cell_forward, dot, row_tile, store_gates, to_output
 from .variant import (
     add_layer_norm,
     entering_state,
@@ -83,14 +83,8 @@ def lstm_fwd_sequence_kernel(
     DROPOUT: tl.constexpr = False,
     RESETS: tl.constexpr = False,
 ):
-    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    cols = tl.arange(0, BLOCK_H)
-    row_ok = rows < B
-    col_ok = (cols < H)[None, :]
-    mask = row_ok[:, None] & col_ok
+    rows, cols, row_ok, col_ok, mask, state_offs, gate_offs = row_tile(B, H, BLOCK_B, BLOCK_H)
     w_i, w_f, w_g, w_o = _gate_tiles(w_ptr, cols, H, True)  # W_gᵀ: h @ W_gᵀ
-    state_offs = rows[:, None] * H + cols[None, :]
-    gate_offs = rows[:, None] * (4 * H) + cols[None, :]
     dt = y_ptr.dtype.element_ty
     h = tl.load(h0_ptr + state_offs, mask=mask, other=0.0).to(dt)
     c = tl.load(c0_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)
@@ -174,14 +168,8 @@ def lstm_bwd_sequence_kernel(
     DROPOUT: tl.constexpr = False,
     RESETS: tl.constexpr = False,
 ):
-    rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
-    cols = tl.arange(0, BLOCK_H)
-    row_ok = rows < B
-    col_ok = (cols < H)[None, :]
-    mask = row_ok[:, None] & col_ok
+    rows, cols, row_ok, col_ok, mask, state_offs, gate_offs = row_tile(B, H, BLOCK_B, BLOCK_H)
     w_i, w_f, w_g, w_o = _gate_tiles(w_ptr, cols, H, False)  # W_g: da_g @ W_g
-    state_offs = rows[:, None] * H + cols[None, :]
-    gate_offs = rows[:, None] * (4 * H) + cols[None, :]
     dt = d_pre_ptr.dtype.element_ty
     dh = tl.load(grad_h_n_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)
     dc = tl.load(grad_c_n_ptr + state_offs, mask=mask, other=0.0).to(tl.float32)
