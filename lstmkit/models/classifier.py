@@ -11,6 +11,15 @@ from lstmkit.models.attention import AdditiveAttention, lengths_mask
 from lstmkit.nn import LSTM
 
 
+def embedded_bilstm(vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int, dropout: float,
+                    backend: str, lstm_options: dict[str, Any] | None) -> tuple[nn.Embedding, nn.Dropout, LSTM]:
+    """The word encoder of the classifier and the tagger: embeddings (0 = padding), a dropout used on them, between
+    layers and before the head, and a batch-first BiLSTM."""
+    return (nn.Embedding(vocab_size, embedding_size, padding_idx=0), nn.Dropout(dropout),
+            LSTM(embedding_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
+                 dropout=dropout if num_layers > 1 else 0.0, backend=backend, **(lstm_options or {})))
+
+
 class BiLSTMClassifier(nn.Module):
     """``tokens (B, T) int64, lengths (B,) -> logits (B, num_classes), attention weights (B, T)``.
 
@@ -31,10 +40,8 @@ class BiLSTMClassifier(nn.Module):
                  num_layers: int = 1, attention_size: int = 64, dropout: float = 0.3, backend: str = "auto",
                  lstm_options: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
-        self.dropout = nn.Dropout(dropout)
-        self.lstm = LSTM(embedding_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
-                         dropout=dropout if num_layers > 1 else 0.0, backend=backend, **(lstm_options or {}))
+        self.embedding, self.dropout, self.lstm = embedded_bilstm(vocab_size, embedding_size, hidden_size,
+                                                                   num_layers, dropout, backend, lstm_options)
         self.attention = AdditiveAttention(2 * hidden_size, 0, attention_size)
         self.head = nn.Linear(2 * hidden_size, num_classes)
 

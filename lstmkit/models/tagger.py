@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from lstmkit.nn import LSTM
+from lstmkit.models.classifier import embedded_bilstm
 
 
 class BiLSTMTagger(nn.Module):
@@ -24,10 +24,8 @@ class BiLSTMTagger(nn.Module):
                  num_layers: int = 2, dropout: float = 0.3, backend: str = "auto",
                  lstm_options: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
-        self.dropout = nn.Dropout(dropout)
-        self.lstm = LSTM(embedding_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
-                         dropout=dropout if num_layers > 1 else 0.0, backend=backend, **(lstm_options or {}))
+        self.embedding, self.dropout, self.lstm = embedded_bilstm(vocab_size, embedding_size, hidden_size,
+                                                                   num_layers, dropout, backend, lstm_options)
         self.head = nn.Linear(2 * hidden_size, num_tags)
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
