@@ -131,24 +131,20 @@ def variant_forward(
 
 def variant_backward(
     grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths,
-    ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets, saved=None,
+    ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets, *, saved,
 ):
     """Returns ``d_pre, d_w_hh, d_h0, d_c0, d_w_hr, d_ln_h_weight, d_ln_c_weight, d_ln_c_bias``
-    (``None`` for the features not in use). ``saved``: ``variant_forward``'s ``(norm_input, norm_stats)``;
-    without it the LayerNorm inputs and statistics are recomputed."""
+    (``None`` for the features not in use). ``saved``: ``variant_forward``'s ``(norm_input, norm_stats)``."""
     steps, batch, four_h = gates.shape
     hid = four_h // 4
     i, f, g, o = gates.split(hid, dim=-1)
     h_in, c_in = entering_states(y, h0, resets), entering_states(cells, c0, resets)
     h_dropped = h_in * dropout_mask if dropout_mask is not None else h_in
-    norm_input, stats = saved if saved is not None else (None, None)
+    norm_input, stats = saved
     if ln_h_weight is not None:
-        if norm_input is not None:
-            r_norm = Normalized(norm_input, stats[0], stats[1])
-        else:  # recompute the recurrent matmul for all steps at once
-            r_norm = Normalized(h_dropped @ w_hh.t())
+        r_norm = Normalized(norm_input, stats[0], stats[1])
     if ln_c_weight is not None:
-        c_stats = Normalized(cells, stats[2], stats[3]) if stats is not None else Normalized(cells)
+        c_stats = Normalized(cells, stats[2], stats[3])
         c_norm = c_stats.hat * ln_c_weight + ln_c_bias
     else:
         c_norm = cells
