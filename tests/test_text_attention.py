@@ -113,3 +113,13 @@ def test_review_truncation_keeps_head_or_head_and_tail():
     assert ReviewsDataModule(max_length=20, truncate="head_tail").cut(words) == words
     with pytest.raises(ValueError, match="truncate"):
         ReviewsDataModule(truncate="middle")
+
+
+def test_review_tokens_drop_markup_and_punctuation_but_keep_marks():
+    from lstmkit.data.reviews import ReviewsDataModule
+
+    text = 'Great &quot;tea&quot;.<br /><br />Don\'t buy the OLD one, it\'s stale!! Why?'
+    assert ReviewsDataModule().words(text) == [
+        "great", "tea", "don't", "buy", "the", "old", "one", "it's", "stale", "!", "!", "why", "?"]
+    # a user's own pattern: whitespace-free runs of letters only
+    assert ReviewsDataModule(token_pattern=r"[a-z]+").words("Good.<br/>Tea, 2 cups") == ["good", "tea", "cups"]

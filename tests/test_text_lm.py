@@ -126,3 +126,15 @@ def test_short_training_lowers_the_loss_and_generates(tmp_path):
                                              "temperature=0", "max_new_tokens=5", "num_samples=1"], tmp_path / "g")
     (sample,) = generate(generation)
     assert sample.startswith("the cat sat on the mat\n")
+
+
+def test_tokenizer_pattern_and_its_errors():
+    tokenizer = Tokenizer("word", lowercase=True, pattern=r"\w+(?:'\w+)?|[!?]")
+    assert tokenizer.split("It's GOOD, isn't it?!") == ["it's", "good", "isn't", "it", "?", "!"]
+    assert Tokenizer("word").split("good. tea") == ["good.", "tea"]  # no pattern: whitespace words
+    with pytest.raises(ValueError, match="pattern: expected a regular expression"):
+        Tokenizer("word", pattern="(unclosed")
+    with pytest.raises(ValueError, match="non-capturing"):
+        Tokenizer("word", pattern=r"(\w+)")  # findall would return the group, not the match
+    with pytest.raises(ValueError, match="level='word'"):
+        Tokenizer("char", pattern=r"\w")

@@ -5,6 +5,7 @@ Written by hand (a few dozen lines) because torchtext, the usual home of ``Vocab
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -13,21 +14,33 @@ LEVELS = ("word", "char")
 
 
 class Tokenizer:
-    """Splits lines into tokens and joins tokens back into text.
+    r"""Splits lines into tokens and joins tokens back into text.
 
-    ``level="word"``: whitespace-separated words (runs of whitespace collapse to one space).
+    ``level="word"``: whitespace-separated words (runs of whitespace collapse to one space); with ``pattern`` (a
+    regular expression), its matches instead, e.g. ``r"\w+(?:'\w+)?|[!?]"`` for words (contractions kept whole)
+    and the ``!``/``?`` marks, dropping other punctuation (``join`` then gives the tokens, not the line).
     ``level="char"``: every character of the line, spaces included, so ``join(split(line)) == line``.
     ``<eos>`` marks a line end: :meth:`join` turns it back into a newline.
     """
 
-    def __init__(self, level: str = "word", lowercase: bool = False) -> None:
+    def __init__(self, level: str = "word", lowercase: bool = False, pattern: str | None = None) -> None:
         if level not in LEVELS:
             raise ValueError(f"level: expected one of {list(LEVELS)}, got {level!r}")
+        if pattern is not None and level != "word":
+            raise ValueError(f"pattern: only for level='word', got level={level!r}")
+        try:
+            self.pattern = re.compile(pattern) if pattern is not None else None
+        except re.error as error:
+            raise ValueError(f"pattern: expected a regular expression, got {pattern!r} ({error})") from None
+        if self.pattern is not None and self.pattern.groups:
+            raise ValueError(f"pattern: use non-capturing groups (?:...), got {pattern!r}")
         self.level, self.lowercase = level, lowercase
 
     def split(self, line: str) -> list[str]:
         line = line.lower() if self.lowercase else line
-        return line.split() if self.level == "word" else list(line.strip("\n"))
+        if self.level == "char":
+            return list(line.strip("\n"))
+        return self.pattern.findall(line) if self.pattern is not None else line.split()
 
     def join(self, tokens: Iterable[str]) -> str:
         lines: list[list[str]] = [[]]
