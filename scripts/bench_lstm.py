@@ -9,7 +9,7 @@ the vanilla LSTM (cuDNN/oneDNN cannot run the variants): the ratio is the price 
     python scripts/bench_lstm.py                         # CPU, fp32, default shapes
     python scripts/bench_lstm.py --device cuda --dtype bfloat16 --cuda-graphs
     python scripts/bench_lstm.py --shapes 32x100x256x256 --backend reference --repeats 20
-    python scripts/bench_lstm.py --shapes 32x100x256x256 --variant layer_norm
+    python scripts/bench_lstm.py --shapes 32x100x256x256 --variant layer_norm --gemm-floor
 """
 
 from __future__ import annotations
@@ -70,6 +70,26 @@ def loop_lstm(lstm: LSTM, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(outs)
 
 
+def gemm_floor(lstm: LSTM, x: torch.Tensor, backward: bool) -> None:
+    """Only the matrix products that any one-layer LSTM forward (+ backward) must do, on the same sizes: the input
+    projection and one recurrent product per step, then backward's per-step ``dA W_hh`` and its three large
+    GEMMs (dX, dW_ih, dW_hh). No elementwise work: the time no implementation can go below at this GEMM speed,
+    so ``loop / floor`` bounds how much faster than the loop any backend can be."""
+    steps, batch, _ = x.shape
+    w_ih, w_hh = lstm.weight_ih_l0.detach(), lstm.weight_hh_l0.detach()
+    h = x.new_ones(batch, lstm.hidden_size)
+    pre = x @ w_ih.t()
+    for _ in range(steps):
+        torch.mm(h, w_hh.t(), out=pre[0])
+    if backward:
+        d_pre = torch.ones_like(pre)
+        for t in range(steps):
+            torch.mm(d_pre[t], w_hh)
+        flat = d_pre.view(steps * batch, -1)
+        h_all = pre.view(steps * batch, -1)[:, : lstm.hidden_size]  # a strided view: BLAS reads it in place
+        flat @ w_ih, flat.t() @ x.view(steps * batch, -1), flat.t() @ h_all
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -87,6 +107,8 @@ def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM, variant: 
     always the vanilla LSTM; the others run ``variant``, in training mode)."""
     if backend == "torch.nn.LSTM":
         return lambda x: baseline(x)[0]
+    if backend == "gemm floor":
+        return baseline
     ours = LSTM(shape[2], shape[3], backend="reference" if backend == "loop" else backend, device=device,
                 dtype=dtype, **variant)
     ours.load_state_dict(baseline.state_dict(), strict=False)
@@ -98,6 +120,8 @@ def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM, variant: 
 def timed_calls(fn, x, grad, device, cuda_graphs):
     """``(forward under no_grad, forward+backward)`` callables for one contender."""
     xg = x.clone().requires_grad_()
+    if isinstance(fn, torch.nn.LSTM):  # the GEMM floor, measured on the baseline's weights
+        return (lambda: gemm_floor(fn, x, backward=False)), (lambda: gemm_floor(fn, x, backward=True))
     if cuda_graphs and device.type == "cuda":
         fn = torch.cuda.make_graphed_callables(_Wrap(fn), (xg,))
 
@@ -152,6 +176,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cuda-graphs", action="store_true", help="capture each contender with CUDA graphs")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     parser.add_argument("--no-loop", action="store_true", help="skip the autograd-loop baseline")
+    parser.add_argument("--gemm-floor", action="store_true",
+                        help="also time only the GEMMs an LSTM must do (the bound below which no backend can go)")
     parser.add_argument("--variant", default="none", choices=list(VARIANTS),
                         help="run lstmkit's contenders with this variant (torch.nn.LSTM stays vanilla)")
     args = parser.parse_args(argv)
@@ -165,7 +191,8 @@ def main(argv=None) -> None:
     else:
         has_triton = device.type == "cuda" and "triton" in available_backends()
         ours = ["auto", "aten", "reference"] + (["triton"] if has_triton else [])
-    contenders = ["torch.nn.LSTM", *ours] + ([] if args.no_loop else ["loop"])
+    contenders = (["torch.nn.LSTM", *ours] + ([] if args.no_loop else ["loop"])
+                  + (["gemm floor"] if args.gemm_floor else []))
 
     print("command: python " + " ".join(sys.argv))
     print(f"device={device} dtype={args.dtype} torch={torch.__version__} threads={torch.get_num_threads()} "
