@@ -123,3 +123,8 @@ def test_review_tokens_drop_markup_and_punctuation_but_keep_marks():
         "great", "tea", "don't", "buy", "the", "old", "one", "it's", "stale", "!", "!", "why", "?"]
     # a user's own pattern: whitespace-free runs of letters only
     assert ReviewsDataModule(token_pattern=r"[a-z]+").words("Good.<br/>Tea, 2 cups") == ["good", "tea", "cups"]
+    # the experiment's YAML (quoted regex) gives the same tokens as the default
+    from test_framework_config import compose_config
+
+    pattern = compose_config("train", ["experiment=sentiment_reviews"]).data.token_pattern
+    assert ReviewsDataModule(token_pattern=pattern).words(text) == ReviewsDataModule().words(text)
