@@ -133,6 +133,11 @@ def compare_with_plain_loop(name, proj, with_lengths, with_resets, backend, tol)
         zh=masks.get("zoneout_h"), dm=masks.get("dropout_mask"), wmask=masks.get("weight_drop"), resets=resets,
         lengths=lengths)
 
+    with torch.no_grad():  # no gradient needed: the backend's inference op, which keeps nothing for backward
+        out_ng, (h_ng, c_ng) = lstm(x, (h0, c0), lengths=lengths, resets=resets, masks={(0, 0): masks})
+    for a, b in zip((out_ng, h_ng[0], c_ng[0]), (ref_out, ref_h, ref_c)):
+        torch.testing.assert_close(a, b.detach(), **tol)
+
     weights = [torch.randn_like(t) for t in (out, h_n[0], c_n[0])]
     inputs = [x, h0, c0, *lstm.parameters()]
     ours = torch.autograd.grad(sum((t * w).sum() for t, w in zip((out, h_n[0], c_n[0]), weights)), inputs)
@@ -143,6 +148,25 @@ def compare_with_plain_loop(name, proj, with_lengths, with_resets, backend, tol)
     names = ["input", "h0", "c0"] + [n for n, _ in lstm.named_parameters()]
     for n, a, b in zip(names, ours, theirs):
         torch.testing.assert_close(a, b, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10, msg=lambda m, n=n: f"d_{n}: {m}")
+
+
+def test_inference_op_only_without_gradients():
+    """no_grad (or inputs without requires_grad) runs ``reference_variant_infer``; anything needing a gradient
+    runs the training op."""
+    lstm = LSTM(3, 4, layer_norm=True, backend="reference")
+    x = torch.randn(5, 2, 3)
+
+    def ops_run(fn):
+        with torch.profiler.profile() as prof:
+            fn()
+        return {e.name for e in prof.events() if e.name.startswith("lstmkit::reference_variant")}
+
+    with torch.no_grad():
+        assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_infer"}
+    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_fwd"}  # the parameters require grad
+    lstm.requires_grad_(False)
+    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_infer"}
+    assert ops_run(lambda: lstm(x.requires_grad_())) == {"lstmkit::reference_variant_fwd"}
 
 
 def test_eval_mode_zoneout_uses_expectation_and_is_deterministic():

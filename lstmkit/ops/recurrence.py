@@ -8,6 +8,7 @@ one ``torch.autograd.Function``. A new backend (the Triton one) calls :func:`reg
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ class RecurrenceBackend:
     forward: Callable  # custom op: (pre, w_hh, h0, c0, w_hr, lengths) -> (y, h_n, c_n, gates, cells)
     backward: Callable  # custom op: (grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths)
     unsupported: Callable  # (device=, has_proj=) -> None, or a reason this backend cannot serve it
+    infer: Callable | None = None  # variants only: custom op -> (y, h_n, c_n), keeping nothing for backward
 
 
 _BACKENDS: dict[str, RecurrenceBackend] = {}
@@ -155,8 +157,12 @@ VARIANT_INPUTS = ("ln_h_weight", "ln_c_weight", "ln_c_bias", "zoneout_c", "zoneo
 
 
 def register_variant_backend(name: str, forward_fn: Callable, backward_fn: Callable,
-                             unsupported: Callable = _supports_everything, saves_norm: bool = False) -> None:
+                             unsupported: Callable = _supports_everything, saves_norm: bool = False,
+                             infer_fn: Callable | None = None) -> None:
     """Register the variant recurrence of backend ``name`` as custom ops ``lstmkit::{name}_variant_*``.
+
+    ``infer_fn`` (optional, ``forward_fn``'s signature, returns at least ``y, h_n, c_n``) serves calls that need no
+    gradient (``no_grad``, inference mode, or no input requiring one), so that nothing is kept for backward.
 
     ``saves_norm``: ``forward_fn`` returns two more tensors that ``backward_fn`` receives as
     ``saved=(norm_input, norm_stats)`` -- the recurrent pre-activations ``r`` (T,B,4H) when ``ln_h_weight`` is
@@ -212,7 +218,25 @@ def register_variant_backend(name: str, forward_fn: Callable, backward_fn: Calla
         like = [gates, w_hh, h0, c0, w_hr, ln_h, ln_c, ln_c_b]
         return [torch.empty_like(t) if t is not None else gates.new_empty(0) for t in like]
 
-    _VARIANT_BACKENDS[name] = RecurrenceBackend(name, fwd, bwd, unsupported)
+    infer = None
+    if infer_fn is not None:
+        @torch.library.custom_op(f"lstmkit::{name}_variant_infer", mutates_args=())
+        def infer(
+            pre: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor, w_hr: Tensor | None, lengths: Tensor | None,
+            ln_h_weight: Tensor | None, ln_c_weight: Tensor | None, ln_c_bias: Tensor | None,
+            zoneout_c: Tensor | None, zoneout_h: Tensor | None, dropout_mask: Tensor | None, resets: Tensor | None,
+        ) -> tuple[Tensor, Tensor, Tensor]:
+            y, h_n, c_n, *_ = infer_fn(pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight, ln_c_weight, ln_c_bias,
+                                       zoneout_c, zoneout_h, dropout_mask, resets)
+            return y.contiguous(), h_n.clone(), c_n.clone()
+
+        @infer.register_fake
+        def _(pre, w_hh, h0, c0, *rest):
+            steps, batch, four_h = pre.shape
+            return (pre.new_empty(steps, batch, h0.shape[1]), pre.new_empty(batch, h0.shape[1]),
+                    pre.new_empty(batch, four_h // 4))
+
+    _VARIANT_BACKENDS[name] = RecurrenceBackend(name, fwd, bwd, unsupported, infer)
 
 
 class LSTMVariantRecurrence(torch.autograd.Function):
@@ -247,14 +271,18 @@ def variant_recurrence(backend: str, pre, w_hh, h0, c0, w_hr=None, lengths=None,
     unknown = set(extras) - set(VARIANT_INPUTS)
     if unknown:
         raise TypeError(f"variant_recurrence: unexpected inputs {sorted(unknown)}; expected {VARIANT_INPUTS}")
-    return LSTMVariantRecurrence.apply(backend, pre, w_hh, h0, c0, w_hr, lengths,
-                                       *(extras.get(k) for k in VARIANT_INPUTS))
+    inputs = (pre, w_hh, h0, c0, w_hr, lengths, *(extras.get(k) for k in VARIANT_INPUTS))
+    infer = _VARIANT_BACKENDS[backend].infer
+    if infer is not None and not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs)):
+        return infer(*inputs)
+    return LSTMVariantRecurrence.apply(backend, *inputs)
 
 
 def _register_reference_variants() -> None:
     from lstmkit.ops import variants
 
-    register_variant_backend("reference", variants.variant_forward, variants.variant_backward, saves_norm=True)
+    register_variant_backend("reference", variants.variant_forward, variants.variant_backward, saves_norm=True,
+                             infer_fn=functools.partial(variants.variant_forward, for_backward=False))
 
 
 _register_reference_variants()

@@ -75,34 +75,44 @@ def variant_forward(
     zoneout_h: Tensor | None,  # (T, B, R)
     dropout_mask: Tensor | None,  # (B, R) recurrent dropout, values 0 or 1/(1-p)
     resets: Tensor | None,  # (T, B) bool
+    for_backward: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Returns ``y, h_n, c_n, gates (activated, T,B,4H), cells (carried c_t, T,B,H), norm_input, norm_stats``.
 
     The last two are what backward would otherwise recompute: ``r`` (T,B,4H) when ``ln_h_weight`` is given,
     and the LayerNorm statistics (4,T,B,1): mean and rstd of ``r``, then of ``c_t`` (empty when unused).
+    ``for_backward=False`` (inference): the same ``y, h_n, c_n``, but the last four are empty: gates, ``r`` and the cell
+    live in one step's scratch instead of (T, B, ·) buffers that would be first touched on every call.
     """
     steps, batch, four_h = pre.shape
     hid = four_h // 4
     # every row is written at every step unless lengths end some early: zero-fill only then
     alloc = pre.new_empty if lengths is None else pre.new_zeros
     y = alloc(steps, batch, h0.shape[1])
-    gates = alloc(steps, batch, four_h)
-    cells = alloc(steps, batch, hid)
-    norm_input = alloc(steps, batch, four_h) if ln_h_weight is not None else pre.new_empty(0)
-    stats = alloc(4, steps, batch, 1) if ln_h_weight is not None or ln_c_weight is not None else pre.new_empty(0)
+    has_ln = ln_h_weight is not None or ln_c_weight is not None
+    if for_backward:
+        gates, cells = alloc(steps, batch, four_h), alloc(steps, batch, hid)
+        norm_input = alloc(steps, batch, four_h) if ln_h_weight is not None else pre.new_empty(0)
+        stats = alloc(4, steps, batch, 1) if has_ln else pre.new_empty(0)
+    else:  # one step's worth, reused; the cell state lives in c_state (rows that end early keep their last c)
+        gates, norm_input, stats = pre.new_empty(1, batch, four_h), pre.new_empty(1, batch, four_h), None
+        cells, c_state = pre.new_empty(1, batch, hid), c0.clone()
     plain_h = w_hr is None and zoneout_h is None  # h_t can be written straight into y
     h_prev, c_prev = h0, c0
     for t, n in enumerate(batch_sizes_from_lengths(lengths, steps, batch)):
+        s = t if for_backward else 0  # the step's slot in gates / cells / norm_input
         h_in, c_in = h_prev[:n], c_prev[:n]
         if resets is not None:
             keep = (~resets[t, :n]).unsqueeze(-1).to(pre.dtype)
             h_in, c_in = h_in * keep, c_in * keep
         h_rec = h_in * dropout_mask[:n] if dropout_mask is not None else h_in
-        a = gates[t, :n]
+        a = gates[s, :n]
         if ln_h_weight is not None:
-            r = norm_input[t, :n]
+            r = norm_input[s, :n]
             torch.mm(h_rec, w_hh.t(), out=r)
-            r, stats[0, t, :n], stats[1, t, :n] = torch.native_layer_norm(r, (four_h,), ln_h_weight, None, EPS)
+            r, mean, rstd = torch.native_layer_norm(r, (four_h,), ln_h_weight, None, EPS)
+            if for_backward:
+                stats[0, t, :n], stats[1, t, :n] = mean, rstd
             torch.add(pre[t, :n], r, out=a)
         else:
             torch.addmm(pre[t, :n], h_rec, w_hh.t(), out=a)
@@ -110,12 +120,16 @@ def variant_forward(
         a[:, 2 * hid : 3 * hid].tanh_()
         a[:, 3 * hid :].sigmoid_()
         i, f, g, o = a.split(hid, dim=-1)
-        c = cells[t, :n]
+        c = cells[s, :n]
         torch.mul(f, c_in, out=c).addcmul_(i, g)
         if zoneout_c is not None:
             c.lerp_(c_in, zoneout_c[t, :n])
+        if not for_backward:
+            c = c_state[:n].copy_(c)
         if ln_c_weight is not None:
-            c, stats[2, t, :n], stats[3, t, :n] = torch.native_layer_norm(c, (hid,), ln_c_weight, ln_c_bias, EPS)
+            c, mean, rstd = torch.native_layer_norm(c, (hid,), ln_c_weight, ln_c_bias, EPS)
+            if for_backward:
+                stats[2, t, :n], stats[3, t, :n] = mean, rstd
         if plain_h:
             torch.mul(o, c.tanh(), out=y[t, :n])
         else:
@@ -125,7 +139,10 @@ def variant_forward(
             if zoneout_h is not None:
                 h = torch.lerp(h, h_in, zoneout_h[t, :n])
             y[t, :n] = h
-        h_prev, c_prev = y[t], cells[t]
+        h_prev, c_prev = y[t], (cells[t] if for_backward else c_state)
+    if not for_backward:
+        none = pre.new_empty(0)
+        return y, last_step(y, lengths), c_state, none, none, none, none
     return y, last_step(y, lengths), last_step(cells, lengths), gates, cells, norm_input, stats
 
 
