@@ -19,7 +19,7 @@ from lstmkit.data.vocab import Tokenizer, Vocabulary
 from lstmkit.utils.imports import require
 
 WORDS_AND_MARKS = r"\w+(?:'\w+)?|[!?]"
-MARKUP = re.compile(r"<[^>]*>")
+MARKUP = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")  # HTML tags (<br />, <a href=...>), not "a < b > c"
 
 
 def load_reviews() -> dict[str, tuple[list[str], list[str]]]:
