@@ -203,9 +203,8 @@ def _variant_layer(backend, variant, pre, bias, args, ln, resets, rev_idx, direc
     ln_h = ln_c = ln_c_bias = None
     if variant.layer_norm:
         ln_ih, ln_h, ln_c, ln_c_bias = (t.to(pre.dtype) for t in ln)
-        pre = F.layer_norm(pre, (four_h,), ln_ih, None, EPS)
-        if bias is not None:
-            pre = pre + bias.to(pre.dtype)
+        # LN_x(x W_ihᵀ) + b in one op: b (= b_ih + b_hh) is the LayerNorm's bias
+        pre = F.layer_norm(pre, (four_h,), ln_ih, None if bias is None else bias.to(pre.dtype), EPS)
     given = dict(given or {})
     if order is not None:  # user masks are in input batch order
         for key in ("zoneout_c", "zoneout_h", "dropout_mask"):
