@@ -3,6 +3,9 @@ test it on the configured data.
 
 ``python scripts/eval.py ckpt_path=.../checkpoints/best.ckpt [experiment=...] [split=val]`` or ``lstmkit-eval``.
 Writes ``metrics.json`` into the run's output folder and prints its path.
+
+Task settings given on the command line (``model.<key>=...``, e.g. ``model.test_beam_size=1``) replace the
+checkpoint's; the network itself (``model.net.*``) is the checkpoint's, and overriding it is an error.
 """
 
 from __future__ import annotations
@@ -12,13 +15,38 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lstmkit.train import prepare_run, tensorboard_dir
 from lstmkit.utils.hydra import hydra_entry, instantiate, instantiate_collection
 from lstmkit.utils.reporting import print_summary, scalar_metrics, write_metrics_json
 
 SPLITS = ("test", "val")
+
+
+def command_line_overrides(cfg: DictConfig) -> list[str]:
+    """The run's command-line overrides (from ``cfg.hydra`` when composed with it, else from the running Hydra)."""
+    if "hydra" in cfg:
+        return list(cfg.hydra.overrides.task)
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def model_overrides(cfg: DictConfig) -> dict:
+    """``{task argument: value}`` for the ``model.<key>`` overrides of the command line."""
+    found = {}
+    for override in command_line_overrides(cfg):
+        key = override.split("=", 1)[0].lstrip("+~")
+        if not key.startswith("model."):
+            continue
+        top = key.split(".")[1]
+        if top in ("net", "_target_"):
+            raise ValueError(f"{key}: the network is rebuilt from the checkpoint's hyperparameters ({cfg.ckpt_path}); "
+                             "it cannot be changed when evaluating (override the task's settings, e.g. "
+                             "model.test_beam_size, or train a new model)")
+        value = cfg.model[top]
+        found[top] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return found
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -29,10 +57,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
         raise ValueError(f"split: expected one of {list(SPLITS)}, got {cfg.split!r}")
     if not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {cfg.ckpt_path!r}")
+    overrides = model_overrides(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = instantiate(cfg.data, "data")
     task_class = hydra.utils.get_class(cfg.model._target_)
-    model = task_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True)
+    model = task_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True,
+                                            **overrides)
     loggers = instantiate_collection(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(cfg.trainer, "trainer", logger=loggers or False, callbacks=[])
     evaluate = trainer.test if cfg.split == "test" else trainer.validate

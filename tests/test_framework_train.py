@@ -98,3 +98,15 @@ def test_repeats_average_over_seeds(tmp_path):
     runs = metrics["repeats"]
     assert [r["seed"] for r in runs] == [12345, 12346]
     assert value == pytest.approx(sum(r["optimized_metric"] for r in runs) / 2)
+
+
+def test_eval_applies_task_overrides_and_refuses_network_ones(trained, tmp_path):
+    """``model.<key>=`` on the eval command line replaces the checkpoint's task setting (here the loss: the
+    weights and so the MAE stay, the logged loss changes); ``model.net.*`` is refused, not silently ignored."""
+    out, _, metrics = trained
+    checkpoint = f"ckpt_path={metrics['best_checkpoint']}"
+    result = lstmkit_eval.run(compose_config("eval", [*QUIET[:1], checkpoint, "model.loss=mae"], tmp_path))
+    assert result["test/mae"] == pytest.approx(metrics["test"]["test/mae"], rel=1e-6)
+    assert result["test/loss"] != pytest.approx(metrics["test"]["test/loss"], rel=1e-3)
+    with pytest.raises(ValueError, match="model.net.hidden_size: the network is rebuilt from the checkpoint"):
+        lstmkit_eval.run(compose_config("eval", [*QUIET[:1], checkpoint, "model.net.hidden_size=8"], tmp_path))
