@@ -6,6 +6,7 @@ Writes ``metrics.json`` into the run's output folder and prints its path.
 
 Task settings given on the command line (``model.<key>=...``, e.g. ``model.test_beam_size=1``) replace the
 checkpoint's; the network itself (``model.net.*``) is the checkpoint's, and overriding it is an error.
+``ensemble=[path, ...]``: more checkpoints of the same task decoding together with ``ckpt_path`` (seq2seq tasks).
 """
 
 from __future__ import annotations
@@ -63,6 +64,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
     task_class = hydra.utils.get_class(cfg.model._target_)
     model = task_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True,
                                             **overrides)
+    members = list(cfg.get("ensemble") or [])
+    if members:
+        if not hasattr(model, "ensemble"):
+            raise ValueError(f"ensemble: {task_class.__name__} cannot decode as an ensemble (seq2seq tasks can)")
+        missing = [path for path in members if not Path(path).is_file()]
+        if missing:
+            raise FileNotFoundError(f"ensemble: no checkpoint file at {missing}")
+        model.ensemble([task_class.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+                        for path in members])
     loggers = instantiate_collection(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(cfg.trainer, "trainer", logger=loggers or False, callbacks=[])
     evaluate = trainer.test if cfg.split == "test" else trainer.validate
@@ -71,7 +81,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         wall_time = time.perf_counter() - start
         path = write_metrics_json(Path(cfg.paths.output_dir) / "metrics.json", {
-            "task_name": cfg.get("task_name"), "ckpt_path": str(cfg.ckpt_path), "split": cfg.split,
+            "task_name": cfg.get("task_name"), "ckpt_path": str(cfg.ckpt_path), "ensemble": members,
+            "split": cfg.split,
             cfg.split: metrics, "wall_time_s": round(wall_time, 3), "tensorboard_dir": tensorboard_dir(trainer),
         })
         print_summary(f"eval of {cfg.ckpt_path}", metrics, {"wall time": f"{wall_time:.1f} s", "metrics.json": path})

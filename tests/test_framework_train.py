@@ -110,3 +110,6 @@ def test_eval_applies_task_overrides_and_refuses_network_ones(trained, tmp_path)
     assert result["test/loss"] != pytest.approx(metrics["test"]["test/loss"], rel=1e-3)
     with pytest.raises(ValueError, match="model.net.hidden_size: the network is rebuilt from the checkpoint"):
         lstmkit_eval.run(compose_config("eval", [*QUIET[:1], checkpoint, "model.net.hidden_size=8"], tmp_path))
+    with pytest.raises(ValueError, match="ensemble: ForecastTask cannot decode as an ensemble"):
+        lstmkit_eval.run(compose_config("eval", [*QUIET[:1], checkpoint, f"ensemble=[{metrics['best_checkpoint']}]"],
+                                        tmp_path))

@@ -129,3 +129,51 @@ def test_review_tokens_drop_markup_and_punctuation_but_keep_marks():
 
     pattern = compose_config("train", ["experiment=sentiment_reviews"]).data.token_pattern
     assert ReviewsDataModule(token_pattern=pattern).words(text) == ReviewsDataModule().words(text)
+
+
+def test_ensemble_decodes_with_the_members_mean_log_probabilities():
+    import pytest
+
+    from lstmkit.models.seq2seq import EnsembleSeq2Seq
+
+    torch.manual_seed(0)
+
+    def make(target_vocab=9):
+        return AttentionSeq2Seq(source_vocab_size=12, target_vocab_size=target_vocab, embedding_size=8, hidden_size=8,
+                                encoder_layers=1, attention_size=8, dropout=0.0, backend="reference").eval()
+
+    a, b = make(), make()
+    source = torch.randint(2, 12, (4, 6))
+    lengths = torch.tensor([6, 2, 5, 3])
+    # one member: exactly that member
+    ids_a, attention_a = a.beam_search(source, lengths, beam_size=3, max_length=7)
+    ids_e, attention_e = EnsembleSeq2Seq([a]).beam_search(source, lengths, beam_size=3, max_length=7)
+    assert torch.equal(ids_a, ids_e)
+    torch.testing.assert_close(attention_a, attention_e)
+
+    # two members, greedy: a plain loop over the mean of their log-softmaxes, one example at a time
+    ensemble = EnsembleSeq2Seq([a, b])
+    ids, _ = ensemble.beam_search(source, lengths, beam_size=1, max_length=7)
+    expected = []
+    for i in range(4):
+        one, length = source[i:i + 1, : int(lengths[i])], lengths[i:i + 1]
+        (enc_a, st_a), (enc_b, st_b) = a.encode(one, length), b.encode(one, length)
+        token, row = torch.tensor([a.bos_id]), []
+        for _ in range(7):
+            logits_a, st_a, _ = a.decode_step(token, enc_a, st_a)
+            logits_b, st_b, _ = b.decode_step(token, enc_b, st_b)
+            mean = (logits_a.log_softmax(-1) + logits_b.log_softmax(-1)) / 2
+            mean[:, [0, a.bos_id]] = float("-inf")
+            token = mean.argmax(-1)
+            if int(token) == a.eos_id:
+                break
+            row.append(int(token))
+        expected.append(row)
+    assert [[t for t in row if t] for row in ids.tolist()] == expected
+    assert expected != _reference_greedy(a, source, lengths, 7)  # the second member changes the outputs
+
+    target_in = torch.tensor([[a.bos_id, 4, 5, 6]] * 4)
+    log_probs, _ = ensemble(source, lengths, target_in)  # teacher forcing: a normalised distribution per step
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(4, 4))
+    with pytest.raises(ValueError, match="same bos_id, eos_id and target vocabulary size"):
+        EnsembleSeq2Seq([a, make(target_vocab=10)])

@@ -14,7 +14,62 @@ Encoded = tuple[Tensor, Tensor, Tensor]  # keys (B, S, 2H), mask (B, S), project
 State = tuple[Tensor, Tensor, Tensor]  # h (B, H), c (B, H), context (B, 2H)
 
 
-class AttentionSeq2Seq(nn.Module):
+def _map(fn, tree):
+    """``fn`` on every tensor of nested tuples/lists (the encoder outputs and decoder states of one or more models)."""
+    return type(tree)(_map(fn, t) for t in tree) if isinstance(tree, (tuple, list)) else fn(tree)
+
+
+class BeamSearch:
+    """Greedy and beam-search decoding for any network with ``encode(source, lengths) -> (encoded, state)`` and
+    ``decode_step(tokens, encoded, state) -> (logits or log-probabilities (B, V), state, attention (B, S))``, where
+    ``encoded`` and ``state`` are (nested tuples of) tensors with the batch first; and ``bos_id``/``eos_id``."""
+
+    bos_id: int
+    eos_id: int
+
+    @torch.no_grad()
+    def beam_search(self, source: Tensor, lengths: Tensor, beam_size: int = 1,
+                    max_length: int = 30) -> tuple[Tensor, Tensor]:
+        """Highest log-probability output per source (no length normalisation): ids ``(B, L)`` without ``<bos>``,
+        0 after ``<eos>``; and the attention of the best beam ``(B, L, S)``. ``beam_size=1`` is greedy decoding.
+        ``<pad>`` (id 0) and ``<bos>`` are never output."""
+        if beam_size < 1:
+            raise ValueError(f"beam_size: expected >= 1, got {beam_size}")
+        batch, k = source.shape[0], beam_size
+        encoded, state = self.encode(source, lengths)
+        encoded, state = (_map(lambda t: t.repeat_interleave(k, 0), tree) for tree in (encoded, state))
+        scores = source.new_full((batch, k), float("-inf"), dtype=torch.float).index_fill_(1, torch.tensor([0]), 0.0)
+        tokens = source.new_full((batch * k,), self.bos_id)
+        finished = torch.zeros(batch, k, dtype=torch.bool, device=source.device)
+        sequences = source.new_zeros(batch, k, 0)
+        attention = source.new_zeros(batch, k, 0, source.shape[1], dtype=torch.float)
+        never = torch.tensor([0, self.bos_id], device=source.device)  # <pad> and <bos> are never outputs
+        for _ in range(max_length):
+            logits, state, weights = self.decode_step(tokens, encoded, state)
+            log_probs = logits.log_softmax(-1).index_fill(-1, never, float("-inf")).view(batch, k, -1)
+            # a finished beam continues with <eos> at no cost, so it keeps its score and competes unchanged
+            done_row = torch.full_like(log_probs[0, 0], float("-inf")).index_fill_(0, torch.tensor([self.eos_id]), 0.0)
+            log_probs = torch.where(finished[..., None], done_row, log_probs)
+            total = (scores[..., None] + log_probs).view(batch, -1)
+            scores, flat = total.topk(k, dim=-1)
+            beam, token = flat // log_probs.shape[-1], flat % log_probs.shape[-1]
+            rows = (torch.arange(batch, device=source.device)[:, None] * k + beam).view(-1)
+            state = _map(lambda t, rows=rows: t[rows], state)
+            sequences = torch.cat([sequences.gather(1, beam[..., None].expand(-1, -1, sequences.shape[2])),
+                                   token[..., None]], -1)
+            chosen = (torch.arange(batch)[:, None], beam)
+            attention = torch.cat([attention[chosen], weights.view(batch, k, 1, -1).to(attention.dtype)[chosen]], 2)
+            finished = finished.gather(1, beam) | (token == self.eos_id)
+            tokens = token.view(-1)
+            if finished.all():
+                break
+        best = scores.argmax(-1)
+        ids = sequences[torch.arange(batch), best]
+        after_eos = (ids == self.eos_id).long().cumsum(-1) > 0
+        return ids.masked_fill(after_eos, 0), attention[torch.arange(batch), best]
+
+
+class AttentionSeq2Seq(BeamSearch, nn.Module):
     """``source (B, S) int64, source_lengths (B,), target_in (B, L) -> logits (B, L, target_vocab_size)``.
 
     Token ids: 0 ``<pad>``; ``bos_id``/``eos_id`` start and end every target sequence.
@@ -68,44 +123,37 @@ class AttentionSeq2Seq(nn.Module):
             attention.append(weights)
         return torch.stack(logits, 1), torch.stack(attention, 1)
 
-    @torch.no_grad()
-    def beam_search(self, source: Tensor, lengths: Tensor, beam_size: int = 1,
-                    max_length: int = 30) -> tuple[Tensor, Tensor]:
-        """Highest log-probability output per source (no length normalisation): ids ``(B, L)`` without ``<bos>``,
-        0 after ``<eos>``; and the attention of the best beam ``(B, L, S)``. ``beam_size=1`` is greedy decoding.
-        ``<pad>`` (id 0) and ``<bos>`` are never output."""
-        if beam_size < 1:
-            raise ValueError(f"beam_size: expected >= 1, got {beam_size}")
-        batch, k = source.shape[0], beam_size
-        (keys, mask, projected), state = self.encode(source, lengths)
-        encoded = tuple(t.repeat_interleave(k, 0) for t in (keys, mask, projected))
-        state = tuple(t.repeat_interleave(k, 0) for t in state)
-        scores = source.new_full((batch, k), float("-inf"), dtype=torch.float).index_fill_(1, torch.tensor([0]), 0.0)
-        tokens = source.new_full((batch * k,), self.bos_id)
-        finished = torch.zeros(batch, k, dtype=torch.bool, device=source.device)
-        sequences = source.new_zeros(batch, k, 0)
-        attention = keys.new_zeros(batch, k, 0, keys.shape[1])
-        never = torch.tensor([0, self.bos_id], device=source.device)  # <pad> and <bos> are never outputs
-        for _ in range(max_length):
-            logits, state, weights = self.decode_step(tokens, encoded, state)
-            log_probs = logits.log_softmax(-1).index_fill(-1, never, float("-inf")).view(batch, k, -1)
-            # a finished beam continues with <eos> at no cost, so it keeps its score and competes unchanged
-            done_row = torch.full_like(log_probs[0, 0], float("-inf")).index_fill_(0, torch.tensor([self.eos_id]), 0.0)
-            log_probs = torch.where(finished[..., None], done_row, log_probs)
-            total = (scores[..., None] + log_probs).view(batch, -1)
-            scores, flat = total.topk(k, dim=-1)
-            beam, token = flat // log_probs.shape[-1], flat % log_probs.shape[-1]
-            rows = (torch.arange(batch, device=source.device)[:, None] * k + beam).view(-1)
-            state = tuple(t[rows] for t in state)
-            sequences = torch.cat([sequences.gather(1, beam[..., None].expand(-1, -1, sequences.shape[2])),
-                                   token[..., None]], -1)
-            attention = torch.cat([attention[torch.arange(batch)[:, None], beam],
-                                   weights.view(batch, k, 1, -1)[torch.arange(batch)[:, None], beam]], 2)
-            finished = finished.gather(1, beam) | (token == self.eos_id)
-            tokens = token.view(-1)
-            if finished.all():
-                break
-        best = scores.argmax(-1)
-        ids = sequences[torch.arange(batch), best]
-        after_eos = (ids == self.eos_id).long().cumsum(-1) > 0
-        return ids.masked_fill(after_eos, 0), attention[torch.arange(batch), best]
+
+class EnsembleSeq2Seq(BeamSearch, nn.Module):
+    """Several trained seq2seq networks decoding as one: each step's output distribution is the normalised
+    geometric mean of theirs (the mean of their log-probabilities, renormalised), so the beam search ranks
+    sequences by the members' average log-probability. Attention weights shown are the first member's.
+
+    Args:
+        members: networks with the same target vocabulary and ``bos_id``/``eos_id`` (e.g. two training runs).
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if len(members) < 1:
+            raise ValueError("members: expected at least one network")
+        ids = {(m.bos_id, m.eos_id, m.output.out_features) for m in members}
+        if len(ids) != 1:
+            raise ValueError(f"members: expected the same bos_id, eos_id and target vocabulary size, got {sorted(ids)}")
+        self.members = nn.ModuleList(members)
+        self.bos_id, self.eos_id = members[0].bos_id, members[0].eos_id
+
+    def encode(self, source: Tensor, lengths: Tensor) -> tuple[tuple, tuple]:
+        encoded, states = zip(*(m.encode(source, lengths) for m in self.members))
+        return tuple(encoded), tuple(states)
+
+    def forward(self, source: Tensor, lengths: Tensor, target_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher forcing: the members' mean log-probabilities, renormalised ``(B, L, V)``; the first's attention."""
+        outputs = [m(source, lengths, target_in) for m in self.members]
+        log_probs = torch.stack([logits.log_softmax(-1) for logits, _ in outputs]).mean(0)
+        return log_probs.log_softmax(-1), outputs[0][1]
+
+    def decode_step(self, tokens: Tensor, encoded: tuple, state: tuple) -> tuple[Tensor, tuple, Tensor]:
+        steps = [m.decode_step(tokens, e, s) for m, e, s in zip(self.members, encoded, state)]
+        log_probs = torch.stack([logits.log_softmax(-1) for logits, _, _ in steps]).mean(0)
+        return log_probs.log_softmax(-1), tuple(s for _, s, _ in steps), steps[0][2]

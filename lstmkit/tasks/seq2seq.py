@@ -23,6 +23,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.text import WordErrorRate
 
 from lstmkit.data.sequences import pad, trim
+from lstmkit.models.seq2seq import EnsembleSeq2Seq
 from lstmkit.tasks.base import new_figure
 from lstmkit.tasks.text import TextTask
 
@@ -110,6 +111,14 @@ class Seq2SeqTask(TextTask):
 
     def on_test_epoch_start(self) -> None:
         self._media.pop("test", None)
+
+    def ensemble(self, others: list[Seq2SeqTask]) -> None:
+        """Decode (and score) with this network and ``others``' together (:class:`EnsembleSeq2Seq`); they must have
+        been trained on the same vocabularies."""
+        for other in others:
+            if other.hparams.vocabs != self.hparams.vocabs:
+                raise ValueError("ensemble: every member must have the same vocabularies (letters and phonemes)")
+        self.net = EnsembleSeq2Seq([self.net, *(other.net for other in others)])
 
     def transcribe(self, words: list[str], beam_size: int = 1) -> list[list[str]]:
         """Phonemes for ``words`` (lower-case letters), decoded with ``beam_size``."""
