@@ -46,11 +46,14 @@ class Normalized:
             self._hat = (self.x - self.mean) * self.rstd
         return self._hat
 
-    def backward(self, grad_out: Tensor, weight: Tensor, t: int, n: int) -> Tensor:
-        """dL/dx at step t, rows [:n], given dL/d(LN(x)) with gain ``weight``."""
-        return torch.ops.aten.native_layer_norm_backward(
-            grad_out, self.x[t, :n], self.x.shape[-1:], self.mean[t, :n], self.rstd[t, :n], weight, None,
-            [True, False, False])[0]
+    def backward(self, grad_out: Tensor, weight: Tensor, t: int, n: int, bias: Tensor | None = None
+                 ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """At step t, rows [:n], given dL/d(LN(x)) with gain ``weight`` (and ``bias``): dL/dx and these rows' parts
+        of dL/dweight (and dL/dbias; else None), all from one fused kernel."""
+        dx, d_weight, d_bias = torch.ops.aten.native_layer_norm_backward(
+            grad_out, self.x[t, :n], self.x.shape[-1:], self.mean[t, :n], self.rstd[t, :n], weight, bias,
+            [True, True, bias is not None])
+        return dx, d_weight, d_bias
 
 
 def entering_states(seq: Tensor, initial: Tensor, resets: Tensor | None) -> Tensor:
@@ -175,8 +178,11 @@ def variant_backward(
     alloc = torch.empty_like if lengths is None else torch.zeros_like  # see variant_forward
     d_pre = alloc(gates)
     d_r = alloc(gates) if ln_h_weight is not None else d_pre
-    d_c_norm = alloc(cells) if ln_c_weight is not None else None
     d_hidden = alloc(y) if w_hr is not None else None
+    # the LayerNorm gain/bias gradients, summed from each step's rows (the fused per-step backward returns them)
+    d_ln_h = torch.zeros_like(ln_h_weight) if ln_h_weight is not None else None
+    d_ln_c = torch.zeros_like(ln_c_weight) if ln_c_weight is not None else None
+    d_ln_c_bias = torch.zeros_like(ln_c_bias) if ln_c_weight is not None else None
     d_h, d_c = grad_h_n.clone(), grad_c_n.clone()
     sizes = batch_sizes_from_lengths(lengths, steps, batch)
     for t in range(steps - 1, -1, -1):
@@ -191,8 +197,9 @@ def variant_backward(
         torch.mul(dh_hat, coef_o[t, :n], out=da[:, 3 * hid :])
         dcn = dh_hat * coef_c[t, :n]
         if ln_c_weight is not None:
-            d_c_norm[t, :n] = dcn
-            dcn = c_stats.backward(dcn, ln_c_weight, t, n)
+            dcn, d_weight, d_bias = c_stats.backward(dcn, ln_c_weight, t, n, ln_c_bias)
+            d_ln_c += d_weight
+            d_ln_c_bias += d_bias
         dc = d_c[:n] + dcn
         dc_hat = dc * keep_c[t, :n] if zoneout_c is not None else dc
         torch.mul(coef_ifg[t, :n].view(n, 3, hid), dc_hat.unsqueeze(1), out=da[:, : 3 * hid].view(n, 3, hid))
@@ -201,8 +208,9 @@ def variant_backward(
             carry_c += dc * zoneout_c[t, :n]
         dr = da
         if ln_h_weight is not None:
-            dr = d_r[t, :n]
-            dr.copy_(r_norm.backward(da, ln_h_weight, t, n))
+            dr, d_weight, _ = r_norm.backward(da, ln_h_weight, t, n)
+            d_ln_h += d_weight
+            d_r[t, :n] = dr
         dh_prev = dr @ w_hh
         if dropout_mask is not None:
             dh_prev = dh_prev * dropout_mask[:n]
@@ -215,13 +223,8 @@ def variant_backward(
         d_c[:n] = carry_c
 
     d_w_hh = d_r.reshape(-1, four_h).t() @ h_dropped.reshape(-1, h_dropped.shape[-1])
-    d_w_hr = d_ln_h = d_ln_c = d_ln_c_bias = None
+    d_w_hr = None
     if w_hr is not None:
         hidden = o * tanh_c
         d_w_hr = d_hidden.reshape(-1, d_hidden.shape[-1]).t() @ hidden.reshape(-1, hid)
-    if ln_h_weight is not None:
-        d_ln_h = (d_pre * r_norm.hat).sum((0, 1))
-    if ln_c_weight is not None:
-        d_ln_c = (d_c_norm * c_stats.hat).sum((0, 1))
-        d_ln_c_bias = d_c_norm.sum((0, 1))
     return d_pre, d_w_hh, d_h, d_c, d_w_hr, d_ln_h, d_ln_c, d_ln_c_bias
