@@ -59,18 +59,18 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if not Path(cfg.ckpt_path).is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {cfg.ckpt_path!r}")
     overrides = model_overrides(cfg)
+    members = list(cfg.get("ensemble") or [])
+    missing = [path for path in members if not Path(path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"ensemble: no checkpoint file at {missing}")
     L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = instantiate(cfg.data, "data")
     task_class = hydra.utils.get_class(cfg.model._target_)
     model = task_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True,
                                             **overrides)
-    members = list(cfg.get("ensemble") or [])
     if members:
         if not hasattr(model, "ensemble"):
             raise ValueError(f"ensemble: {task_class.__name__} cannot decode as an ensemble (seq2seq tasks can)")
-        missing = [path for path in members if not Path(path).is_file()]
-        if missing:
-            raise FileNotFoundError(f"ensemble: no checkpoint file at {missing}")
         model.ensemble([task_class.load_from_checkpoint(path, map_location="cpu", weights_only=True)
                         for path in members])
     loggers = instantiate_collection(cfg.get("logger"), "logger")

@@ -49,6 +49,8 @@ from torch.utils.data import Dataset
 
 from lstmkit.data.audio import add_noise, log_mel, read_wav, resample, write_wav
 from lstmkit.data.resumable import ResumableDataModule
+from lstmkit.data.sequences import pad
+from lstmkit.data.vocab import Vocabulary
 
 SPLITS = ("train", "val", "test")
 SAMPLE_RATE = 16000
@@ -329,10 +331,7 @@ class PaddedFeatures(Dataset):
             raise ValueError(f"targets: expected one per utterance ({len(features)}), got {len(targets)}")
         self.features = list(features)
         self.lengths = torch.tensor([len(f) for f in features], dtype=torch.long)
-        self.target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
-        self.targets = torch.zeros(len(targets), int(self.target_lengths.max()), dtype=torch.long)
-        for i, target in enumerate(targets):
-            self.targets[i, : len(target)] = torch.as_tensor(target, dtype=torch.long)
+        self.targets, self.target_lengths = pad(targets)
         self.max_frames = int(self.lengths.max())
 
     def __len__(self) -> int:
@@ -379,6 +378,7 @@ class SpeechDigitsDataModule(ResumableDataModule):
         self.root, self.workers, self.normalize = root, workers, normalize
         self.front_end = {"n_mels": n_mels, "n_fft": n_fft, "win_length": win_length, "hop_length": hop_length}
         self.characters = self.spec.characters()
+        self.vocab = Vocabulary(self.characters)  # no <unk>: a character outside the alphabet is a KeyError
         self.manifest: list[dict[str, str]] = []
         self.datasets: dict[str, PaddedFeatures] = {}
 
@@ -394,8 +394,7 @@ class SpeechDigitsDataModule(ResumableDataModule):
         make_speech_data(self.spec, self.root, self.workers)
 
     def encode(self, transcript: str) -> list[int]:
-        index = {c: i for i, c in enumerate(self.characters)}
-        return [index[c] for c in transcript]
+        return self.vocab.encode(transcript)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:

@@ -99,9 +99,6 @@ class CTCRecognizer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden_size, num_classes)
 
-    def output_lengths(self, lengths: Tensor) -> Tensor:
-        return torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
-
     def forward(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         if isinstance(self.spec_augment, SpecAugment):
             features = self.spec_augment(features, lengths)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
+
+from lstmkit.data.sequences import pad
 
 NEG_INF = -math.inf
 
@@ -101,7 +102,4 @@ def beam_decode(log_probs: Tensor, lengths: Tensor | None = None, beam_size: int
 
 def pad_labels(labellings: Sequence[Sequence[int]]) -> Tensor:
     """``(B, max(1, longest))`` int64 padded with 0 (the blank, never a label)."""
-    out = torch.zeros(len(labellings), max([1, *map(len, labellings)]), dtype=torch.long)
-    for i, labels in enumerate(labellings):
-        out[i, : len(labels)] = torch.as_tensor(labels, dtype=torch.long)
-    return out
+    return pad(labellings, max([1, *map(len, labellings)]))[0]

@@ -150,10 +150,13 @@ class EnsembleSeq2Seq(BeamSearch, nn.Module):
     def forward(self, source: Tensor, lengths: Tensor, target_in: Tensor) -> tuple[Tensor, Tensor]:
         """Teacher forcing: the members' mean log-probabilities, renormalised ``(B, L, V)``; the first's attention."""
         outputs = [m(source, lengths, target_in) for m in self.members]
-        log_probs = torch.stack([logits.log_softmax(-1) for logits, _ in outputs]).mean(0)
-        return log_probs.log_softmax(-1), outputs[0][1]
+        return _mean_log_probs([logits for logits, _ in outputs]), outputs[0][1]
 
     def decode_step(self, tokens: Tensor, encoded: tuple, state: tuple) -> tuple[Tensor, tuple, Tensor]:
         steps = [m.decode_step(tokens, e, s) for m, e, s in zip(self.members, encoded, state)]
-        log_probs = torch.stack([logits.log_softmax(-1) for logits, _, _ in steps]).mean(0)
-        return log_probs.log_softmax(-1), tuple(s for _, s, _ in steps), steps[0][2]
+        return _mean_log_probs([logits for logits, _, _ in steps]), tuple(s for _, s, _ in steps), steps[0][2]
+
+
+def _mean_log_probs(logits: list[Tensor]) -> Tensor:
+    """The members' mean log-probabilities, renormalised: the log of their normalised geometric mean."""
+    return torch.stack([one.log_softmax(-1) for one in logits]).mean(0).log_softmax(-1)

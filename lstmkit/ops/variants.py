@@ -38,22 +38,18 @@ class Normalized:
             var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)
             rstd = torch.rsqrt(var + EPS)
         self.x, self.mean, self.rstd = x, mean, rstd
-        self._hat: Tensor | None = None
 
     @property
     def hat(self) -> Tensor:
-        if self._hat is None:
-            self._hat = (self.x - self.mean) * self.rstd
-        return self._hat
+        return (self.x - self.mean) * self.rstd
 
     def backward(self, grad_out: Tensor, weight: Tensor, t: int, n: int, bias: Tensor | None = None
                  ) -> tuple[Tensor, Tensor, Tensor | None]:
         """At step t, rows [:n], given dL/d(LN(x)) with gain ``weight`` (and ``bias``): dL/dx and these rows' parts
         of dL/dweight (and dL/dbias; else None), all from one fused kernel."""
-        dx, d_weight, d_bias = torch.ops.aten.native_layer_norm_backward(
+        return torch.ops.aten.native_layer_norm_backward(
             grad_out, self.x[t, :n], self.x.shape[-1:], self.mean[t, :n], self.rstd[t, :n], weight, bias,
             [True, True, bias is not None])
-        return dx, d_weight, d_bias
 
 
 def entering_states(seq: Tensor, initial: Tensor, resets: Tensor | None) -> Tensor:

@@ -37,19 +37,7 @@ def ids_to_text(ids: Tensor | Sequence[Sequence[int]], characters: Sequence[str]
 
 
 class _IdsToText:
-    """Mixin: ``update(preds, target)`` with rows of character ids instead of strings."""
-
-    characters: list[str] | None
-
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        if self.characters is None:
-            raise RuntimeError("characters: the alphabet is not known yet; the task's setup() takes it from the data")
-        super().update(ids_to_text(preds, self.characters), ids_to_text(target, self.characters))
-
-
-class CharacterErrorRate(_IdsToText, CharErrorRate):
-    """torchmetrics' ``CharErrorRate`` (character edit distance / reference characters, spaces included) over
-    rows of character ids.
+    """Mixin: ``update(preds, target)`` with rows of character ids instead of strings.
 
     Args:
         characters: the alphabet (``characters[id]``), or ``None`` until it is known.
@@ -59,17 +47,20 @@ class CharacterErrorRate(_IdsToText, CharErrorRate):
         super().__init__(**kwargs)
         self.characters = None if characters is None else list(characters)
 
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        if self.characters is None:
+            raise RuntimeError("characters: the alphabet is not known yet; the task's setup() takes it from the data")
+        super().update(ids_to_text(preds, self.characters), ids_to_text(target, self.characters))
+
+
+class CharacterErrorRate(_IdsToText, CharErrorRate):
+    """torchmetrics' ``CharErrorRate`` (character edit distance / reference characters, spaces included) over
+    rows of character ids (``characters``: see :class:`_IdsToText`)."""
+
 
 class TranscriptWordErrorRate(_IdsToText, WordErrorRate):
-    """torchmetrics' ``WordErrorRate`` (word edit distance / reference words) over rows of character ids.
-
-    Args:
-        characters: the alphabet (``characters[id]``, words separated by ``" "``), or ``None`` until it is known.
-    """
-
-    def __init__(self, characters: Sequence[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.characters = None if characters is None else list(characters)
+    """torchmetrics' ``WordErrorRate`` (word edit distance / reference words, separated by ``" "``) over rows of
+    character ids (``characters``: see :class:`_IdsToText`)."""
 
 
 def spectrogram_strip(features: Sequence[Tensor]) -> Tensor:
