@@ -2,7 +2,8 @@
 
 Prints, per shape and backend, the median milliseconds of forward (under no_grad) and of
 forward+backward, and the ratio to torch.nn.LSTM. ``loop`` is the same LSTM (with ``--variant``'s options)
-written as an autograd loop over time (what the reference backend's hand-written backward replaces).
+written as an autograd loop over time (what the reference backend's hand-written backward replaces), with the
+input projection hoisted out of the loop; ``--cell-loop`` adds ``cell loop``, the projection inside the loop.
 With ``--variant``, lstmkit's contenders run that variant in training mode while torch.nn.LSTM stays
 the vanilla LSTM (cuDNN/oneDNN cannot run the variants): the ratio is the price of the variant.
 
@@ -39,16 +40,24 @@ def _ln(v, gain, bias=None):
     return torch.nn.functional.layer_norm(v, v.shape[-1:], gain, bias, 1e-5)
 
 
-def loop_lstm(lstm: LSTM, x: torch.Tensor) -> torch.Tensor:
+def loop_lstm(lstm: LSTM, x: torch.Tensor, per_step: bool = False) -> torch.Tensor:
     """One-layer LSTM (with ``lstm``'s variant options, training mode) as a plain autograd loop over
-    time: the baseline that a hand-written backward beats."""
+    time: the baseline that a hand-written backward beats. By default the input projection (and its
+    LayerNorm) is one GEMM over all steps before the loop; ``per_step`` computes it inside the loop, as a
+    cell called once per time step does (e.g. PyTorch's benchmarks/fastrnns LayerNormLSTMCell)."""
     v = lstm.variant
     w_hh = lstm.weight_hh_l0
     if v.weight_drop:
         w_hh = torch.nn.functional.dropout(w_hh, v.weight_drop)
-    pre = x @ lstm.weight_ih_l0.t()
     bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
-    pre = _ln(pre, lstm.layer_norm_ih_l0) + bias if v.layer_norm else pre + bias
+
+    def project(x_part):
+        p = x_part @ lstm.weight_ih_l0.t()
+        return _ln(p, lstm.layer_norm_ih_l0) + bias if v.layer_norm else p + bias
+
+    # unbind, not pre[t]: indexing's backward scatters every step's gradient into a zeroed (T, B, 4H)
+    # tensor, O(T²) memory traffic that would make the baseline slower than a sensible loop
+    pre = None if per_step else project(x).unbind(0)
     h = x.new_zeros(x.shape[1], lstm.hidden_size)
     c = torch.zeros_like(h)
     keep = 1 - v.recurrent_dropout
@@ -56,7 +65,7 @@ def loop_lstm(lstm: LSTM, x: torch.Tensor) -> torch.Tensor:
     outs = []
     for t in range(x.shape[0]):
         r = (h * mask if mask is not None else h) @ w_hh.t()
-        a = pre[t] + (_ln(r, lstm.layer_norm_hh_l0) if v.layer_norm else r)
+        a = (project(x[t]) if per_step else pre[t]) + (_ln(r, lstm.layer_norm_hh_l0) if v.layer_norm else r)
         i, f, g, o = a.chunk(4, dim=-1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         if v.zoneout_cell:
@@ -109,11 +118,12 @@ def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM, variant: 
         return lambda x: baseline(x)[0]
     if backend == "gemm floor":
         return baseline
-    ours = LSTM(shape[2], shape[3], backend="reference" if backend == "loop" else backend, device=device,
+    loop = backend in ("loop", "cell loop")
+    ours = LSTM(shape[2], shape[3], backend="reference" if loop else backend, device=device,
                 dtype=dtype, **variant)
     ours.load_state_dict(baseline.state_dict(), strict=False)
-    if backend == "loop":
-        return lambda x: loop_lstm(ours, x)
+    if loop:
+        return lambda x: loop_lstm(ours, x, per_step=backend == "cell loop")
     return lambda x: ours(x)[0]
 
 
@@ -144,7 +154,7 @@ def bench_shape(shape, backends, dtype, device, repeats, warmup, cuda_graphs, va
     x = torch.randn(steps, batch, inp, device=device, dtype=dtype)
     grad = torch.randn(steps, batch, hid, device=device, dtype=dtype)
     calls = {b: timed_calls(build(b, shape, dtype, device, baseline, variant), x, grad, device,
-                            cuda_graphs and b != "loop") for b in backends}
+                            cuda_graphs and "loop" not in b) for b in backends}
     times = {b: ([], []) for b in backends}
     for r in range(warmup + repeats):
         for b, pair in calls.items():
@@ -176,6 +186,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cuda-graphs", action="store_true", help="capture each contender with CUDA graphs")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     parser.add_argument("--no-loop", action="store_true", help="skip the autograd-loop baseline")
+    parser.add_argument("--cell-loop", action="store_true",
+                        help="also time the loop with the input projection inside it (a cell called per step)")
     parser.add_argument("--gemm-floor", action="store_true",
                         help="also time only the GEMMs an LSTM must do (the bound below which no backend can go)")
     parser.add_argument("--variant", default="none", choices=list(VARIANTS),
@@ -192,6 +204,7 @@ def main(argv=None) -> None:
         has_triton = device.type == "cuda" and "triton" in available_backends()
         ours = ["auto", "aten", "reference"] + (["triton"] if has_triton else [])
     contenders = (["torch.nn.LSTM", *ours] + ([] if args.no_loop else ["loop"])
+                   + (["cell loop"] if args.cell_loop else [])
                   + (["gemm floor"] if args.gemm_floor else []))
 
     print("command: python " + " ".join(sys.argv))

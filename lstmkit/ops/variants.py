@@ -20,6 +20,8 @@ GEMMs/reductions after the loop.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -60,6 +62,25 @@ def entering_states(seq: Tensor, initial: Tensor, resets: Tensor | None) -> Tens
     return before
 
 
+def _per_step(x: Tensor | None, sizes: list[int]) -> list[Tensor | None]:
+    """``x`` (T, B, ·) as one view per step of the rows still active (one ``unbind`` instead of T indexings:
+    a view costs ~2 µs of Python, as much as the small elementwise ops around it)."""
+    if x is None:
+        return [None] * len(sizes)
+    batch = x.shape[1]
+    return [v if n == batch else v[:n] for v, n in zip(x.unbind(0), sizes)]
+
+
+def _stack_rows(parts: list[Tensor], like: Tensor) -> Tensor:
+    """Per-step (n_t, ·) results as one (T, B, ·) tensor, rows past n_t zero (empty list: zeros)."""
+    if not parts:
+        return like.new_zeros(like.shape[0], like.shape[1], 1)
+    if all(p.shape[0] == like.shape[1] for p in parts):
+        return torch.stack(parts)
+    # pad_sequence zero-fills all of its output first: only worth it when lengths end rows early
+    return torch.nn.utils.rnn.pad_sequence(parts, batch_first=True, padding_value=0.0)
+
+
 def variant_forward(
     pre: Tensor,  # (T, B, 4H): LN_x(x W_ihᵀ) + b
     w_hh: Tensor,  # (4H, R)
@@ -85,64 +106,74 @@ def variant_forward(
     """
     steps, batch, four_h = pre.shape
     hid = four_h // 4
+    sizes = batch_sizes_from_lengths(lengths, steps, batch)
     # every row is written at every step unless lengths end some early: zero-fill only then
     alloc = pre.new_empty if lengths is None else pre.new_zeros
     y = alloc(steps, batch, h0.shape[1])
-    has_ln = ln_h_weight is not None or ln_c_weight is not None
     if for_backward:
         gates, cells = alloc(steps, batch, four_h), alloc(steps, batch, hid)
         norm_input = alloc(steps, batch, four_h) if ln_h_weight is not None else pre.new_empty(0)
-        stats = alloc(4, steps, batch, 1) if has_ln else pre.new_empty(0)
+        gate_rows, cell_rows = _per_step(gates, sizes), _per_step(cells, sizes)
+        r_rows = _per_step(norm_input if ln_h_weight is not None else None, sizes)
     else:  # one step's worth, reused; the cell state lives in c_state (rows that end early keep their last c)
-        gates, norm_input, stats = pre.new_empty(1, batch, four_h), pre.new_empty(1, batch, four_h), None
-        cells, c_state = pre.new_empty(1, batch, hid), c0.clone()
+        gates, cells, c_state = pre.new_empty(batch, four_h), pre.new_empty(batch, hid), c0.clone()
+        gate_rows = [gates if n == batch else gates[:n] for n in sizes]
+        cell_rows = [cells if n == batch else cells[:n] for n in sizes]
+        r_scratch = pre.new_empty(batch, four_h)
+        r_rows = [r_scratch if n == batch else r_scratch[:n] for n in sizes]
+    stats = ([], [], [], [])  # per step: mean and rstd of r, then of c_t
+    pre_rows, y_rows = _per_step(pre, sizes), _per_step(y, sizes)
+    zc_rows, zh_rows, reset_rows = _per_step(zoneout_c, sizes), _per_step(zoneout_h, sizes), _per_step(resets, sizes)
     plain_h = w_hr is None and zoneout_h is None  # h_t can be written straight into y
+    w_hh_t = w_hh.t()
     h_prev, c_prev = h0, c0
-    for t, n in enumerate(batch_sizes_from_lengths(lengths, steps, batch)):
-        s = t if for_backward else 0  # the step's slot in gates / cells / norm_input
-        h_in, c_in = h_prev[:n], c_prev[:n]
+    for t, n in enumerate(sizes):
+        h_in = h_prev if h_prev.shape[0] == n else h_prev[:n]
+        c_in = c_prev if c_prev.shape[0] == n else c_prev[:n]
         if resets is not None:
-            keep = (~resets[t, :n]).unsqueeze(-1).to(pre.dtype)
+            keep = (~reset_rows[t]).unsqueeze(-1).to(pre.dtype)
             h_in, c_in = h_in * keep, c_in * keep
-        h_rec = h_in * dropout_mask[:n] if dropout_mask is not None else h_in
-        a = gates[s, :n]
+        h_rec = h_in * (dropout_mask if n == batch else dropout_mask[:n]) if dropout_mask is not None else h_in
+        a = gate_rows[t]
         if ln_h_weight is not None:
-            r = norm_input[s, :n]
-            torch.mm(h_rec, w_hh.t(), out=r)
+            r = torch.mm(h_rec, w_hh_t, out=r_rows[t])
             r, mean, rstd = torch.native_layer_norm(r, (four_h,), ln_h_weight, None, EPS)
-            if for_backward:
-                stats[0, t, :n], stats[1, t, :n] = mean, rstd
-            torch.add(pre[t, :n], r, out=a)
+            stats[0].append(mean)
+            stats[1].append(rstd)
+            torch.add(pre_rows[t], r, out=a)
         else:
-            torch.addmm(pre[t, :n], h_rec, w_hh.t(), out=a)
+            torch.addmm(pre_rows[t], h_rec, w_hh_t, out=a)
         a[:, : 2 * hid].sigmoid_()
         a[:, 2 * hid : 3 * hid].tanh_()
         a[:, 3 * hid :].sigmoid_()
         i, f, g, o = a.split(hid, dim=-1)
-        c = cells[s, :n]
-        torch.mul(f, c_in, out=c).addcmul_(i, g)
+        c = torch.mul(f, c_in, out=cell_rows[t]).addcmul_(i, g)
         if zoneout_c is not None:
-            c.lerp_(c_in, zoneout_c[t, :n])
+            c.lerp_(c_in, zc_rows[t])
         if not for_backward:
             c = c_state[:n].copy_(c)
+        c_carried = c
         if ln_c_weight is not None:
             c, mean, rstd = torch.native_layer_norm(c, (hid,), ln_c_weight, ln_c_bias, EPS)
-            if for_backward:
-                stats[2, t, :n], stats[3, t, :n] = mean, rstd
+            stats[2].append(mean)
+            stats[3].append(rstd)
         if plain_h:
-            torch.mul(o, c.tanh(), out=y[t, :n])
+            torch.mul(o, c.tanh(), out=y_rows[t])
         else:
             h = o * c.tanh()
             if w_hr is not None:
                 h = h @ w_hr.t()
             if zoneout_h is not None:
-                h = torch.lerp(h, h_in, zoneout_h[t, :n])
-            y[t, :n] = h
-        h_prev, c_prev = y[t], (cells[t] if for_backward else c_state)
+                h = torch.lerp(h, h_in, zh_rows[t])
+            y_rows[t].copy_(h)
+        # the next step reads at most these n rows (lengths are sorted); rows that ended keep theirs in the buffers
+        h_prev, c_prev = y_rows[t], c_carried
     if not for_backward:
         none = pre.new_empty(0)
         return y, last_step(y, lengths), c_state, none, none, none, none
-    return y, last_step(y, lengths), last_step(cells, lengths), gates, cells, norm_input, stats
+    norm_stats = (torch.stack([_stack_rows(part, pre) for part in stats])
+                  if ln_h_weight is not None or ln_c_weight is not None else pre.new_empty(0))
+    return y, last_step(y, lengths), last_step(cells, lengths), gates, cells, norm_input, norm_stats
 
 
 def variant_backward(
@@ -150,77 +181,112 @@ def variant_backward(
     ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets, *, saved,
 ):
     """Returns ``d_pre, d_w_hh, d_h0, d_c0, d_w_hr, d_ln_h_weight, d_ln_c_weight, d_ln_c_bias``
-    (``None`` for the features not in use). ``saved``: ``variant_forward``'s ``(norm_input, norm_stats)``."""
+    (``None`` for the features not in use). ``saved``: ``variant_forward``'s ``(norm_input, norm_stats)``.
+
+    The activation derivatives are formed over all steps at once before the loop (aten's fused
+    ``sigmoid_backward`` / ``tanh_backward``, one pass each); the loop then does what depends on the carried
+    gradient: ~6 small ops per step plus the fused LayerNorm backwards and the ``dA W_hh`` GEMM."""
     steps, batch, four_h = gates.shape
     hid = four_h // 4
+    sizes = batch_sizes_from_lengths(lengths, steps, batch)
+    aten = torch.ops.aten
     i, f, g, o = gates.split(hid, dim=-1)
-    h_in, c_in = entering_states(y, h0, resets), entering_states(cells, c0, resets)
-    h_dropped = h_in * dropout_mask if dropout_mask is not None else h_in
     norm_input, stats = saved
-    if ln_h_weight is not None:
-        r_norm = Normalized(norm_input, stats[0], stats[1])
-    if ln_c_weight is not None:
-        c_stats = Normalized(cells, stats[2], stats[3])
-        c_norm = c_stats.hat * ln_c_weight + ln_c_bias
+    if ln_c_weight is not None:  # LN_c(c_t) again from the saved statistics
+        c_norm = (cells - stats[2]).mul_(stats[3]).mul_(ln_c_weight).add_(ln_c_bias)
     else:
         c_norm = cells
-    tanh_c = c_norm.tanh()
-    coef_o = tanh_c * o * (1 - o)
-    coef_c = o * (1 - tanh_c * tanh_c)
-    keep_c = 1 - zoneout_c if zoneout_c is not None else None
-    keep_h = 1 - zoneout_h if zoneout_h is not None else None
-    coef_ifg = torch.cat([g * i * (1 - i), c_in * f * (1 - f), i * (1 - g * g)], dim=-1)
+    tanh_c = c_norm.tanh_() if c_norm is not cells else c_norm.tanh()
+    coef_o = aten.sigmoid_backward(tanh_c, o)  # d y / d a_o = tanh_c · o(1-o)
+    coef_c = aten.tanh_backward(o, tanh_c)  # d y / d LN_c(c) = o (1 - tanh_c²)
+    coef_ifg = gates.new_empty(steps, batch, 3, hid)  # d c / d a_{i,f,g}
+    aten.sigmoid_backward.grad_input(g, i, grad_input=coef_ifg[:, :, 0])
+    # c~ f(1-f) with c~ the entering cell: c0, then cells[:-1] (zeroed at resets), without concatenating them
+    aten.sigmoid_backward.grad_input(c0, f[0], grad_input=coef_ifg[0, :, 1])
+    aten.sigmoid_backward.grad_input(cells[:-1], f[1:], grad_input=coef_ifg[1:, :, 1])
+    if resets is not None:
+        coef_ifg[:, :, 1] *= (~resets).unsqueeze(-1).to(gates.dtype)
+    aten.tanh_backward.grad_input(i, g, grad_input=coef_ifg[:, :, 2])
 
     alloc = torch.empty_like if lengths is None else torch.zeros_like  # see variant_forward
     d_pre = alloc(gates)
-    d_r = alloc(gates) if ln_h_weight is not None else d_pre
     d_hidden = alloc(y) if w_hr is not None else None
-    # the LayerNorm gain/bias gradients, summed from each step's rows (the fused per-step backward returns them)
-    d_ln_h = torch.zeros_like(ln_h_weight) if ln_h_weight is not None else None
-    d_ln_c = torch.zeros_like(ln_c_weight) if ln_c_weight is not None else None
-    d_ln_c_bias = torch.zeros_like(ln_c_bias) if ln_c_weight is not None else None
-    d_h, d_c = grad_h_n.clone(), grad_c_n.clone()
-    sizes = batch_sizes_from_lengths(lengths, steps, batch)
+    rows = functools.partial(_per_step, sizes=sizes)
+    gy_rows, o_coef_rows, c_coef_rows, ifg_coef_rows = rows(grad_y), rows(coef_o), rows(coef_c), rows(coef_ifg)
+    f_rows, dpre_o_rows = rows(f), rows(d_pre[..., 3 * hid :])
+    dpre_ifg_rows = rows(d_pre[..., : 3 * hid].unflatten(-1, (3, hid)))
+    zc_rows, zh_rows, reset_rows, hidden_rows = rows(zoneout_c), rows(zoneout_h), rows(resets), rows(d_hidden)
+    keep_c_rows = rows(1 - zoneout_c if zoneout_c is not None else None)
+    keep_h_rows = rows(1 - zoneout_h if zoneout_h is not None else None)
+    dpre_rows = rows(d_pre)
+    if ln_h_weight is not None:
+        r_rows, r_mean_rows, r_rstd_rows = rows(norm_input), rows(stats[0]), rows(stats[1])
+    if ln_c_weight is not None:
+        c_rows, c_mean_rows, c_rstd_rows = rows(cells), rows(stats[2]), rows(stats[3])
+    # the state that entered each step's recurrent GEMM, for d_w_hh (accumulated per step: as fast as one
+    # (T·B)-long GEMM here, and no (T, B, 4H) buffer of dL/dr)
+    h_enter_rows = [h0] + rows(y)[:-1]
+    d_w_hh = w_hh.new_zeros(w_hh.shape)
+    d_ln_h, d_ln_c, d_ln_c_bias = [], [], []  # per step, summed after the loop
+    d_h, d_c = grad_h_n, grad_c_n  # rebound while every row is active; rows that ended early keep theirs
     for t in range(steps - 1, -1, -1):
         n = sizes[t]
-        dh = d_h[:n] + grad_y[t, :n]
-        carry_h = dh * zoneout_h[t, :n] if zoneout_h is not None else None
-        dh_hat = dh * keep_h[t, :n] if zoneout_h is not None else dh
+        dh = gy_rows[t] + (d_h if n == batch else d_h[:n])
+        dh_hat = dh * keep_h_rows[t] if zoneout_h is not None else dh
         if w_hr is not None:
-            d_hidden[t, :n] = dh_hat
+            hidden_rows[t].copy_(dh_hat)
             dh_hat = dh_hat @ w_hr
-        da = d_pre[t, :n]
-        torch.mul(dh_hat, coef_o[t, :n], out=da[:, 3 * hid :])
-        dcn = dh_hat * coef_c[t, :n]
+        torch.mul(dh_hat, o_coef_rows[t], out=dpre_o_rows[t])
+        dcn = dh_hat * c_coef_rows[t]
         if ln_c_weight is not None:
-            dcn, d_weight, d_bias = c_stats.backward(dcn, ln_c_weight, t, n, ln_c_bias)
-            d_ln_c += d_weight
-            d_ln_c_bias += d_bias
-        dc = d_c[:n] + dcn
-        dc_hat = dc * keep_c[t, :n] if zoneout_c is not None else dc
-        torch.mul(coef_ifg[t, :n].view(n, 3, hid), dc_hat.unsqueeze(1), out=da[:, : 3 * hid].view(n, 3, hid))
-        carry_c = dc_hat * f[t, :n]
+            dcn, d_weight, d_bias = aten.native_layer_norm_backward(
+                dcn, c_rows[t], (hid,), c_mean_rows[t], c_rstd_rows[t], ln_c_weight, ln_c_bias, [True, True, True])
+            d_ln_c.append(d_weight)
+            d_ln_c_bias.append(d_bias)
+        dc = dcn + (d_c if n == batch else d_c[:n])
+        dc_hat = dc * keep_c_rows[t] if zoneout_c is not None else dc
+        torch.mul(ifg_coef_rows[t], dc_hat.unsqueeze(1), out=dpre_ifg_rows[t])
+        carry_c = dc_hat * f_rows[t]
         if zoneout_c is not None:
-            carry_c += dc * zoneout_c[t, :n]
-        dr = da
+            carry_c += dc * zc_rows[t]
+        dr = dpre_rows[t]
         if ln_h_weight is not None:
-            dr, d_weight, _ = r_norm.backward(da, ln_h_weight, t, n)
-            d_ln_h += d_weight
-            d_r[t, :n] = dr
+            dr, d_weight, _ = aten.native_layer_norm_backward(
+                dr, r_rows[t], (four_h,), r_mean_rows[t], r_rstd_rows[t], ln_h_weight, None, [True, True, False])
+            d_ln_h.append(d_weight)
+        h_rec = h_enter_rows[t]
+        h_rec = h_rec if h_rec.shape[0] == n else h_rec[:n]
+        if resets is not None:
+            keep = (~reset_rows[t]).unsqueeze(-1).to(dr.dtype)
+            h_rec = h_rec * keep
+        if dropout_mask is not None:
+            h_rec = h_rec * (dropout_mask if n == batch else dropout_mask[:n])
+        d_w_hh.addmm_(dr.t(), h_rec)
         dh_prev = dr @ w_hh
         if dropout_mask is not None:
-            dh_prev = dh_prev * dropout_mask[:n]
-        if carry_h is not None:
-            dh_prev = dh_prev + carry_h
+            dh_prev *= dropout_mask if n == batch else dropout_mask[:n]
+        if zoneout_h is not None:
+            dh_prev += dh * zh_rows[t]
         if resets is not None:
-            keep = (~resets[t, :n]).unsqueeze(-1).to(dh_prev.dtype)
-            dh_prev, carry_c = dh_prev * keep, carry_c * keep
-        d_h[:n] = dh_prev
-        d_c[:n] = carry_c
+            dh_prev *= keep
+            carry_c *= keep
+        if n == batch:
+            d_h, d_c = dh_prev, carry_c
+        else:
+            if d_h is grad_h_n:  # first in-place write: keep the caller's gradient intact
+                d_h, d_c = grad_h_n.clone(), grad_c_n.clone()
+            d_h[:n], d_c[:n] = dh_prev, carry_c
 
-    d_w_hh = d_r.reshape(-1, four_h).t() @ h_dropped.reshape(-1, h_dropped.shape[-1])
     d_w_hr = None
     if w_hr is not None:
         hidden = o * tanh_c
         d_w_hr = d_hidden.reshape(-1, d_hidden.shape[-1]).t() @ hidden.reshape(-1, hid)
-    return d_pre, d_w_hh, d_h, d_c, d_w_hr, d_ln_h, d_ln_c, d_ln_c_bias
+    return (d_pre, d_w_hh, d_h.clone() if d_h is grad_h_n else d_h, d_c.clone() if d_c is grad_c_n else d_c,
+            d_w_hr, _total(d_ln_h, ln_h_weight), _total(d_ln_c, ln_c_weight), _total(d_ln_c_bias, ln_c_bias))
+
+
+def _total(parts: list[Tensor], param: Tensor | None) -> Tensor | None:
+    """The sum of the per-step parameter gradients (None for a parameter not in use)."""
+    if param is None:
+        return None
+    return torch.stack(parts).sum(0) if parts else torch.zeros_like(param)

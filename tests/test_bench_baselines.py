@@ -1,0 +1,39 @@
+"""The autograd-loop baselines of scripts/bench_lstm.py compute the same LSTM as the plain float64 loop of
+test_variants_vs_loop (outputs and gradients), so the benchmark's ratios compare like with like."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from test_variants_vs_loop import layer_params, plain_layer
+
+from lstmkit.nn import LSTM
+
+_spec = importlib.util.spec_from_file_location("bench_lstm", Path(__file__).parents[1] / "scripts" / "bench_lstm.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+@pytest.mark.parametrize("per_step", [False, True], ids=["hoisted", "cell"])
+@pytest.mark.parametrize("variant", [{}, {"layer_norm": True}], ids=["vanilla", "layer_norm"])
+def test_loop_baseline_matches_plain_loop(variant, per_step):
+    torch.manual_seed(3)
+    lstm = LSTM(5, 7, dtype=torch.float64, **variant)
+    for name, p in lstm.named_parameters():  # away from LSTM's init so that every LayerNorm gain matters
+        torch.nn.init.uniform_(p, -0.8, 0.8) if "layer_norm" not in name else torch.nn.init.uniform_(p, 0.5, 1.5)
+    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(6, 3, 7, dtype=torch.float64)
+
+    y = bench.loop_lstm(lstm, x, per_step=per_step)
+    got = torch.autograd.grad(y, [x, *lstm.parameters()], grad)
+    zeros = torch.zeros(3, 7, dtype=torch.float64)
+    y_ref = plain_layer(x, layer_params(lstm), zeros, zeros, ln=bool(variant))[0]
+    want = torch.autograd.grad(y_ref, [x, *lstm.parameters()], grad, allow_unused=True)
+
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-12)
+    for g, w in zip(got, want):
+        if w is None:  # parameters the variant does not use
+            assert g is None or not g.abs().any()
+        else:
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-11)
