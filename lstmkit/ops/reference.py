@@ -1,11 +1,11 @@
 """Reference LSTM recurrence: plain PyTorch, hand-written backward (DESIGN §2).
 
 Only the sequential part lives here. The input projection ``P = X W_ihᵀ + b`` is one large GEMM
-done by the caller (autograd differentiates it as GEMMs), and the weight gradient ``dW_hh`` is one
-GEMM after the backward loop. Each loop step issues a handful of tensor ops on whole ``(B, 4H)``
-slabs; everything that does not depend on the recurrence (activation derivatives) is computed for
-all timesteps at once before the backward loop, which is what makes this ~3× faster than an autograd
-loop over time.
+done by the caller (autograd differentiates it as GEMMs). Each loop step issues a handful of tensor ops
+on whole ``(B, 4H)`` slabs; the activation derivatives, which do not depend on the recurrence, are
+computed for all timesteps at once before the backward loop (one fused pass each), and ``dW_hh`` is
+accumulated per step (as fast here as one (T·B)-deep GEMM, without a (T, B, R) copy of the states).
+On CPU the time is mostly the GEMMs: docs/BENCHMARKS.md compares it with an autograd loop.
 
 Variable lengths: the caller sorts the batch by length (non-increasing), so at step ``t`` exactly
 the first ``batch_sizes[t]`` rows are active (as in a PackedSequence). Inactive rows are never
@@ -13,6 +13,8 @@ touched: their outputs stay zero and their state stays at their last valid step.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import Tensor
@@ -35,6 +37,15 @@ def last_step(seq: Tensor, lengths: Tensor | None) -> Tensor:
     return seq.gather(0, idx).squeeze(0)
 
 
+def per_step(x: Tensor | None, sizes: list[int]) -> list[Tensor | None]:
+    """``x`` (T, B, ·) as one view per step of the rows still active (one ``unbind`` instead of T indexings:
+    a view costs ~2 µs of Python, as much as the small elementwise ops around it). ``None`` gives Nones."""
+    if x is None:
+        return [None] * len(sizes)
+    batch = x.shape[1]
+    return [v if n == batch else v[:n] for v, n in zip(x.unbind(0), sizes)]
+
+
 def recurrence_forward(
     pre: Tensor,  # (T, B, 4H) input projection plus both biases
     w_hh: Tensor,  # (4H, R) R = proj_size or H
@@ -47,28 +58,28 @@ def recurrence_forward(
     (after their activations, order i, f, g, o) and ``cells (T,B,H)``."""
     steps, batch, four_h = pre.shape
     hid = four_h // 4
+    sizes = batch_sizes_from_lengths(lengths, steps, batch)
     pre = pre.contiguous()
     y = pre.new_zeros(steps, batch, h0.shape[1])
     gates = pre.new_zeros(steps, batch, four_h)
     cells = pre.new_zeros(steps, batch, hid)
     w_hh_t = w_hh.t()
     w_hr_t = w_hr.t() if w_hr is not None else None
+    pre_rows, gate_rows, cell_rows, y_rows = (per_step(v, sizes) for v in (pre, gates, cells, y))
     h_prev, c_prev = h0, c0
-    for t, n in enumerate(batch_sizes_from_lengths(lengths, steps, batch)):
-        a = gates[t, :n]
-        torch.addmm(pre[t, :n], h_prev[:n], w_hh_t, out=a)
+    for t, n in enumerate(sizes):
+        a = torch.addmm(pre_rows[t], h_prev if h_prev.shape[0] == n else h_prev[:n], w_hh_t, out=gate_rows[t])
         a[:, : 2 * hid].sigmoid_()
         a[:, 2 * hid : 3 * hid].tanh_()
         a[:, 3 * hid :].sigmoid_()
-        c = cells[t, :n]
-        torch.mul(a[:, hid : 2 * hid], c_prev[:n], out=c)
-        c.addcmul_(a[:, :hid], a[:, 2 * hid : 3 * hid])
+        i, f, g, o = a.split(hid, dim=-1)
+        c = torch.mul(f, c_prev if c_prev.shape[0] == n else c_prev[:n], out=cell_rows[t]).addcmul_(i, g)
         if w_hr_t is None:
-            torch.mul(a[:, 3 * hid :], c.tanh(), out=y[t, :n])
+            torch.mul(o, c.tanh(), out=y_rows[t])
         else:
-            torch.mm(a[:, 3 * hid :] * c.tanh(), w_hr_t, out=y[t, :n])
-        # rows active at t are a prefix of those active at t-1, so y[t]/cells[t] serve as the state
-        h_prev, c_prev = y[t], cells[t]
+            torch.mm(o * c.tanh(), w_hr_t, out=y_rows[t])
+        # rows active at t are a prefix of those active at t-1: the next step reads at most these n rows
+        h_prev, c_prev = y_rows[t], c
     return y, last_step(y, lengths), last_step(cells, lengths), gates, cells
 
 
@@ -88,35 +99,44 @@ def recurrence_backward(
     """Returns ``d_pre (T,B,4H), d_w_hh (4H,R), d_h0 (B,R), d_c0 (B,H), d_w_hr (R,H) or None``."""
     steps, batch, four_h = gates.shape
     hid = four_h // 4
+    aten = torch.ops.aten
+    sizes = batch_sizes_from_lengths(lengths, steps, batch)
     i, f, g, o = gates.split(hid, dim=-1)
-    c_before = torch.cat([c0.unsqueeze(0), cells[:-1]])
     tanh_c = cells.tanh()
-    # activation derivatives for all steps at once (nothing here depends on the recurrence)
-    coef_ifg = torch.cat([g * i * (1 - i), c_before * f * (1 - f), i * (1 - g * g)], dim=-1)
-    coef_o = tanh_c * o * (1 - o)  # d a_o / d h
-    coef_c = o * (1 - tanh_c * tanh_c)  # d c / d h
+    # activation derivatives for all steps at once (nothing here depends on the recurrence), each one fused pass
+    coef_o = aten.sigmoid_backward(tanh_c, o)  # d h / d a_o = tanh(c) o(1-o)
+    coef_c = aten.tanh_backward(o, tanh_c)  # d h / d c = o (1 - tanh(c)²)
+    coef_ifg = gates.new_empty(steps, batch, 3, hid)  # d c / d a_{i,f,g}
+    aten.sigmoid_backward.grad_input(g, i, grad_input=coef_ifg[:, :, 0])
+    aten.sigmoid_backward.grad_input(c0, f[0], grad_input=coef_ifg[0, :, 1])  # c_{t-1} f(1-f)
+    aten.sigmoid_backward.grad_input(cells[:-1], f[1:], grad_input=coef_ifg[1:, :, 1])
+    aten.tanh_backward.grad_input(i, g, grad_input=coef_ifg[:, :, 2])
     grad_y = grad_y.contiguous()
     d_pre = torch.zeros_like(gates)
+    d_hidden = torch.zeros_like(y) if w_hr is not None else None  # dL/dh_t before dW_hr
+    rows = functools.partial(per_step, sizes=sizes)
+    gy_rows, o_coef_rows, c_coef_rows, ifg_coef_rows, f_rows = (
+        rows(v) for v in (grad_y, coef_o, coef_c, coef_ifg, f))
+    dpre_rows, dpre_o_rows = rows(d_pre), rows(d_pre[..., 3 * hid :])
+    dpre_ifg_rows, hidden_rows = rows(d_pre[..., : 3 * hid].unflatten(-1, (3, hid))), rows(d_hidden)
+    h_enter_rows = [h0] + rows(y)[:-1]  # for d_w_hh, accumulated per step: no (T, B, R) concatenation
+    d_w_hh = w_hh.new_zeros(w_hh.shape)
     d_h = grad_h_n.clone()  # rows not yet active (in reverse time) keep dh_n / dc_n
     d_c = grad_c_n.clone()
-    d_hidden = torch.zeros_like(y) if w_hr is not None else None  # dL/dh_t before dW_hr
-    sizes = batch_sizes_from_lengths(lengths, steps, batch)
     for t in range(steps - 1, -1, -1):
         n = sizes[t]
-        dh = d_h[:n]
-        dh.add_(grad_y[t, :n])
+        dh = d_h[:n] if n < batch else d_h
+        dh.add_(gy_rows[t])
         if w_hr is not None:
-            d_hidden[t, :n] = dh
+            hidden_rows[t].copy_(dh)
             dh = dh @ w_hr
-        da = d_pre[t, :n]
-        torch.mul(dh, coef_o[t, :n], out=da[:, 3 * hid :])
-        dc = d_c[:n]
-        dc.addcmul_(dh, coef_c[t, :n])
-        torch.mul(coef_ifg[t, :n].view(n, 3, hid), dc.unsqueeze(1), out=da[:, : 3 * hid].view(n, 3, hid))
-        dc.mul_(f[t, :n])
-        torch.mm(da, w_hh, out=d_h[:n])
-    h_before = torch.cat([h0.unsqueeze(0), y[:-1]])
-    d_w_hh = d_pre.reshape(-1, four_h).t() @ h_before.reshape(-1, h_before.shape[-1])
+        torch.mul(dh, o_coef_rows[t], out=dpre_o_rows[t])
+        dc = (d_c[:n] if n < batch else d_c).addcmul_(dh, c_coef_rows[t])
+        torch.mul(ifg_coef_rows[t], dc.unsqueeze(1), out=dpre_ifg_rows[t])
+        dc.mul_(f_rows[t])
+        h_enter = h_enter_rows[t]
+        d_w_hh.addmm_(dpre_rows[t].t(), h_enter if h_enter.shape[0] == n else h_enter[:n])
+        torch.mm(dpre_rows[t], w_hh, out=d_h[:n] if n < batch else d_h)
     d_w_hr = None
     if w_hr is not None:
         hidden = o * tanh_c
