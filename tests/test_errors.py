@@ -18,6 +18,7 @@ def lstm():
     (lambda: torch.ones(5, 3, 4, dtype=torch.int64), r"input: expected a floating-point tensor, got dtype torch.int64"),
     (lambda: torch.randn(5, 3, 4, dtype=torch.float64), r"input: expected dtype torch.float32"),
     (lambda: torch.randn(5, 3, 4, device="meta"), r"input: expected a tensor on cpu .* got meta"),
+    (lambda: torch.randn(0, 3, 4), r"input: expected at least one time step, got shape \(0, 3, 4\)"),
 ])
 def test_bad_input(lstm, make_input, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -139,6 +139,7 @@ class LSTM(nn.Module):
             batch_first, unbatched = False, False
         else:
             check_input(input, self.weight_ih_l0, self.input_size, (2, 3))
+            given_shape = tuple(input.shape)
             batch_first, unbatched = self.batch_first, input.dim() == 2
             if unbatched:
                 if lengths is not None:
@@ -148,7 +149,10 @@ class LSTM(nn.Module):
                 input = input.transpose(0, 1)
         if packed:
             check_input(input, self.weight_ih_l0, self.input_size, (3,))
+            given_shape = tuple(input.shape)
         steps, batch = input.shape[0], input.shape[1]
+        if steps == 0:
+            raise ValueError(f"input: expected at least one time step, got shape {given_shape}")
         if lengths is not None:
             lengths = check_lengths(lengths, batch, steps)
         if resets is not None:

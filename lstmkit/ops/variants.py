@@ -14,8 +14,8 @@ themselves in eval)::
 
 ``LN_h`` has a gain only (the bias b plays that role), ``LN_c`` a gain and a bias; ε = 1e-5. Every
 feature is optional (``None``). Forward keeps ``r`` and the LayerNorm statistics (mean, rstd) it computed,
-so backward neither repeats the recurrent GEMM nor the reductions; backward returns the weight gradients as
-GEMMs/reductions after the loop.
+so backward neither repeats the recurrent GEMM nor the reductions; backward accumulates dW_hh and the LayerNorm
+gain/bias gradients step by step (no (T, B, ·) buffer of dL/dr) and forms dL/dW_hr with one GEMM after the loop.
 """
 
 from __future__ import annotations
