@@ -46,6 +46,28 @@ def per_step(x: Tensor | None, sizes: list[int]) -> list[Tensor | None]:
     return [v if n == batch else v[:n] for v, n in zip(x.unbind(0), sizes)]
 
 
+def activation_derivatives(gates: Tensor, tanh_c: Tensor, cells: Tensor, c0: Tensor,
+                           resets: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """For all steps at once (nothing here depends on the recurrence), one fused pass each: ``dh/da_o =
+    tanh_c·o(1-o)``, ``dh/d(tanh's input) = o(1 - tanh_c²)`` (T,B,H) and ``dc/da_{i,f,g}`` (T,B,3,H), where
+    ``tanh_c`` is tanh of what the output gate sees and the entering cell is ``c0`` then ``cells[:-1]`` (zeroed
+    where ``resets``), read in place rather than concatenated."""
+    steps, batch, four_h = gates.shape
+    hid = four_h // 4
+    aten = torch.ops.aten
+    i, f, g, o = gates.split(hid, dim=-1)
+    coef_o = aten.sigmoid_backward(tanh_c, o)
+    coef_c = aten.tanh_backward(o, tanh_c)
+    coef_ifg = gates.new_empty(steps, batch, 3, hid)
+    aten.sigmoid_backward.grad_input(g, i, grad_input=coef_ifg[:, :, 0])  # g·i(1-i)
+    aten.sigmoid_backward.grad_input(c0, f[0], grad_input=coef_ifg[0, :, 1])  # c_{t-1}·f(1-f)
+    aten.sigmoid_backward.grad_input(cells[:-1], f[1:], grad_input=coef_ifg[1:, :, 1])
+    if resets is not None:
+        coef_ifg[:, :, 1] *= (~resets).unsqueeze(-1).to(gates.dtype)
+    aten.tanh_backward.grad_input(i, g, grad_input=coef_ifg[:, :, 2])  # i·(1-g²)
+    return coef_o, coef_c, coef_ifg
+
+
 def recurrence_forward(
     pre: Tensor,  # (T, B, 4H) input projection plus both biases
     w_hh: Tensor,  # (4H, R) R = proj_size or H
@@ -99,18 +121,10 @@ def recurrence_backward(
     """Returns ``d_pre (T,B,4H), d_w_hh (4H,R), d_h0 (B,R), d_c0 (B,H), d_w_hr (R,H) or None``."""
     steps, batch, four_h = gates.shape
     hid = four_h // 4
-    aten = torch.ops.aten
     sizes = batch_sizes_from_lengths(lengths, steps, batch)
-    i, f, g, o = gates.split(hid, dim=-1)
+    o, f = gates[..., 3 * hid :], gates[..., hid : 2 * hid]
     tanh_c = cells.tanh()
-    # activation derivatives for all steps at once (nothing here depends on the recurrence), each one fused pass
-    coef_o = aten.sigmoid_backward(tanh_c, o)  # d h / d a_o = tanh(c) o(1-o)
-    coef_c = aten.tanh_backward(o, tanh_c)  # d h / d c = o (1 - tanh(c)²)
-    coef_ifg = gates.new_empty(steps, batch, 3, hid)  # d c / d a_{i,f,g}
-    aten.sigmoid_backward.grad_input(g, i, grad_input=coef_ifg[:, :, 0])
-    aten.sigmoid_backward.grad_input(c0, f[0], grad_input=coef_ifg[0, :, 1])  # c_{t-1} f(1-f)
-    aten.sigmoid_backward.grad_input(cells[:-1], f[1:], grad_input=coef_ifg[1:, :, 1])
-    aten.tanh_backward.grad_input(i, g, grad_input=coef_ifg[:, :, 2])
+    coef_o, coef_c, coef_ifg = activation_derivatives(gates, tanh_c, cells, c0)
     grad_y = grad_y.contiguous()
     d_pre = torch.zeros_like(gates)
     d_hidden = torch.zeros_like(y) if w_hr is not None else None  # dL/dh_t before dW_hr

@@ -25,7 +25,7 @@ import functools
 import torch
 from torch import Tensor
 
-from lstmkit.ops.reference import batch_sizes_from_lengths, last_step
+from lstmkit.ops.reference import activation_derivatives, batch_sizes_from_lengths, last_step, per_step
 
 EPS = 1e-5
 
@@ -60,15 +60,6 @@ def entering_states(seq: Tensor, initial: Tensor, resets: Tensor | None) -> Tens
     if resets is not None:
         before = before * (~resets).unsqueeze(-1).to(before.dtype)
     return before
-
-
-def _per_step(x: Tensor | None, sizes: list[int]) -> list[Tensor | None]:
-    """``x`` (T, B, ·) as one view per step of the rows still active (one ``unbind`` instead of T indexings:
-    a view costs ~2 µs of Python, as much as the small elementwise ops around it)."""
-    if x is None:
-        return [None] * len(sizes)
-    batch = x.shape[1]
-    return [v if n == batch else v[:n] for v, n in zip(x.unbind(0), sizes)]
 
 
 def _stack_rows(parts: list[Tensor], like: Tensor) -> Tensor:
@@ -113,8 +104,8 @@ def variant_forward(
     if for_backward:
         gates, cells = alloc(steps, batch, four_h), alloc(steps, batch, hid)
         norm_input = alloc(steps, batch, four_h) if ln_h_weight is not None else pre.new_empty(0)
-        gate_rows, cell_rows = _per_step(gates, sizes), _per_step(cells, sizes)
-        r_rows = _per_step(norm_input if ln_h_weight is not None else None, sizes)
+        gate_rows, cell_rows = per_step(gates, sizes), per_step(cells, sizes)
+        r_rows = per_step(norm_input if ln_h_weight is not None else None, sizes)
     else:  # one step's worth, reused; the cell state lives in c_state (rows that end early keep their last c)
         gates, cells, c_state = pre.new_empty(batch, four_h), pre.new_empty(batch, hid), c0.clone()
         gate_rows = [gates if n == batch else gates[:n] for n in sizes]
@@ -122,8 +113,8 @@ def variant_forward(
         r_scratch = pre.new_empty(batch, four_h)
         r_rows = [r_scratch if n == batch else r_scratch[:n] for n in sizes]
     stats = ([], [], [], [])  # per step: mean and rstd of r, then of c_t
-    pre_rows, y_rows = _per_step(pre, sizes), _per_step(y, sizes)
-    zc_rows, zh_rows, reset_rows = _per_step(zoneout_c, sizes), _per_step(zoneout_h, sizes), _per_step(resets, sizes)
+    pre_rows, y_rows = per_step(pre, sizes), per_step(y, sizes)
+    zc_rows, zh_rows, reset_rows = per_step(zoneout_c, sizes), per_step(zoneout_h, sizes), per_step(resets, sizes)
     plain_h = w_hr is None and zoneout_h is None  # h_t can be written straight into y
     w_hh_t = w_hh.t()
     h_prev, c_prev = h0, c0
@@ -190,28 +181,19 @@ def variant_backward(
     hid = four_h // 4
     sizes = batch_sizes_from_lengths(lengths, steps, batch)
     aten = torch.ops.aten
-    i, f, g, o = gates.split(hid, dim=-1)
+    f, o = gates[..., hid : 2 * hid], gates[..., 3 * hid :]
     norm_input, stats = saved
     if ln_c_weight is not None:  # LN_c(c_t) again from the saved statistics
         c_norm = (cells - stats[2]).mul_(stats[3]).mul_(ln_c_weight).add_(ln_c_bias)
     else:
         c_norm = cells
     tanh_c = c_norm.tanh_() if c_norm is not cells else c_norm.tanh()
-    coef_o = aten.sigmoid_backward(tanh_c, o)  # d y / d a_o = tanh_c · o(1-o)
-    coef_c = aten.tanh_backward(o, tanh_c)  # d y / d LN_c(c) = o (1 - tanh_c²)
-    coef_ifg = gates.new_empty(steps, batch, 3, hid)  # d c / d a_{i,f,g}
-    aten.sigmoid_backward.grad_input(g, i, grad_input=coef_ifg[:, :, 0])
-    # c~ f(1-f) with c~ the entering cell: c0, then cells[:-1] (zeroed at resets), without concatenating them
-    aten.sigmoid_backward.grad_input(c0, f[0], grad_input=coef_ifg[0, :, 1])
-    aten.sigmoid_backward.grad_input(cells[:-1], f[1:], grad_input=coef_ifg[1:, :, 1])
-    if resets is not None:
-        coef_ifg[:, :, 1] *= (~resets).unsqueeze(-1).to(gates.dtype)
-    aten.tanh_backward.grad_input(i, g, grad_input=coef_ifg[:, :, 2])
+    coef_o, coef_c, coef_ifg = activation_derivatives(gates, tanh_c, cells, c0, resets)
 
     alloc = torch.empty_like if lengths is None else torch.zeros_like  # see variant_forward
     d_pre = alloc(gates)
     d_hidden = alloc(y) if w_hr is not None else None
-    rows = functools.partial(_per_step, sizes=sizes)
+    rows = functools.partial(per_step, sizes=sizes)
     gy_rows, o_coef_rows, c_coef_rows, ifg_coef_rows = rows(grad_y), rows(coef_o), rows(coef_c), rows(coef_ifg)
     f_rows, dpre_o_rows = rows(f), rows(d_pre[..., 3 * hid :])
     dpre_ifg_rows = rows(d_pre[..., : 3 * hid].unflatten(-1, (3, hid)))
