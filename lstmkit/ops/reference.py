@@ -88,13 +88,16 @@ def recurrence_forward(
     w_hh_t = w_hh.t()
     w_hr_t = w_hr.t() if w_hr is not None else None
     pre_rows, gate_rows, cell_rows, y_rows = (per_step(v, sizes) for v in (pre, gates, cells, y))
+    # each step's gate blocks as ready-made views (i and f share one sigmoid): no slicing inside the loop
+    bounds = ((0, 2 * hid), (0, hid), (hid, 2 * hid), (2 * hid, 3 * hid), (3 * hid, four_h))
+    if_rows, i_rows, f_rows, g_rows, o_rows = (per_step(gates[..., a:b], sizes) for a, b in bounds)
     h_prev, c_prev = h0, c0
     for t, n in enumerate(sizes):
-        a = torch.addmm(pre_rows[t], h_prev if h_prev.shape[0] == n else h_prev[:n], w_hh_t, out=gate_rows[t])
-        a[:, : 2 * hid].sigmoid_()
-        a[:, 2 * hid : 3 * hid].tanh_()
-        a[:, 3 * hid :].sigmoid_()
-        i, f, g, o = a.split(hid, dim=-1)
+        torch.addmm(pre_rows[t], h_prev if h_prev.shape[0] == n else h_prev[:n], w_hh_t, out=gate_rows[t])
+        if_rows[t].sigmoid_()
+        g_rows[t].tanh_()
+        o_rows[t].sigmoid_()
+        i, f, g, o = i_rows[t], f_rows[t], g_rows[t], o_rows[t]
         c = torch.mul(f, c_prev if c_prev.shape[0] == n else c_prev[:n], out=cell_rows[t]).addcmul_(i, g)
         if w_hr_t is None:
             torch.mul(o, c.tanh(), out=y_rows[t])

@@ -104,14 +104,19 @@ def variant_forward(
     if for_backward:
         gates, cells = alloc(steps, batch, four_h), alloc(steps, batch, hid)
         norm_input = alloc(steps, batch, four_h) if ln_h_weight is not None else pre.new_empty(0)
-        gate_rows, cell_rows = per_step(gates, sizes), per_step(cells, sizes)
-        r_rows = per_step(norm_input if ln_h_weight is not None else None, sizes)
+        slots = functools.partial(per_step, sizes=sizes)
     else:  # one step's worth, reused; the cell state lives in c_state (rows that end early keep their last c)
         gates, cells, c_state = pre.new_empty(batch, four_h), pre.new_empty(batch, hid), c0.clone()
-        gate_rows = [gates if n == batch else gates[:n] for n in sizes]
-        cell_rows = [cells if n == batch else cells[:n] for n in sizes]
-        r_scratch = pre.new_empty(batch, four_h)
-        r_rows = [r_scratch if n == batch else r_scratch[:n] for n in sizes]
+        norm_input = pre.new_empty(batch, four_h)
+
+        def slots(scratch):
+            return [scratch if n == batch else scratch[:n] for n in sizes]
+
+    gate_rows, cell_rows = slots(gates), slots(cells)
+    r_rows = slots(norm_input) if ln_h_weight is not None else None
+    # each step's gate blocks as ready-made views (i and f share one sigmoid): no slicing inside the loop
+    bounds = ((0, 2 * hid), (0, hid), (hid, 2 * hid), (2 * hid, 3 * hid), (3 * hid, four_h))
+    if_rows, i_rows, f_rows, g_rows, o_rows = (slots(gates[..., a:b]) for a, b in bounds)
     stats = ([], [], [], [])  # per step: mean and rstd of r, then of c_t
     pre_rows, y_rows = per_step(pre, sizes), per_step(y, sizes)
     zc_rows, zh_rows, reset_rows = per_step(zoneout_c, sizes), per_step(zoneout_h, sizes), per_step(resets, sizes)
@@ -134,10 +139,10 @@ def variant_forward(
             torch.add(pre_rows[t], r, out=a)
         else:
             torch.addmm(pre_rows[t], h_rec, w_hh_t, out=a)
-        a[:, : 2 * hid].sigmoid_()
-        a[:, 2 * hid : 3 * hid].tanh_()
-        a[:, 3 * hid :].sigmoid_()
-        i, f, g, o = a.split(hid, dim=-1)
+        if_rows[t].sigmoid_()
+        g_rows[t].tanh_()
+        o_rows[t].sigmoid_()
+        i, f, g, o = i_rows[t], f_rows[t], g_rows[t], o_rows[t]
         c = torch.mul(f, c_in, out=cell_rows[t]).addcmul_(i, g)
         if zoneout_c is not None:
             c.lerp_(c_in, zc_rows[t])
