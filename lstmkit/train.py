@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lstmkit.utils.hydra import hydra_entry, instantiate, instantiate_collection
+from lstmkit.utils.memory import keep_freed_memory
 from lstmkit.utils.reporting import (
     log_hyperparameters,
     print_summary,
@@ -32,10 +33,13 @@ from lstmkit.utils.reporting import (
 
 
 def prepare_run(cfg: DictConfig) -> None:
-    """``threads``, ``extras.ignore_warnings`` and ``extras.print_config`` (the composed config, printed once)."""
+    """``threads``, ``extras.keep_freed_memory`` (:func:`lstmkit.utils.keep_freed_memory`),
+    ``extras.ignore_warnings`` and ``extras.print_config`` (the composed config, printed once)."""
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     extras = cfg.get("extras") or {}
+    if extras.get("keep_freed_memory"):
+        keep_freed_memory()
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
     if extras.get("print_config") and rank_zero_only.rank == 0:

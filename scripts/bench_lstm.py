@@ -25,6 +25,7 @@ import torch
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends
 from lstmkit.ops.recurrence import _VARIANT_BACKENDS
+from lstmkit.utils import keep_freed_memory
 
 VARIANTS = {
     "none": {},
@@ -186,6 +187,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cuda-graphs", action="store_true", help="capture each contender with CUDA graphs")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     parser.add_argument("--no-loop", action="store_true", help="skip the autograd-loop baseline")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="call lstmkit.utils.keep_freed_memory() first (what scripts/train.py does by default)")
     parser.add_argument("--cell-loop", action="store_true",
                         help="also time the loop with the input projection inside it (a cell called per step)")
     parser.add_argument("--gemm-floor", action="store_true",
@@ -194,6 +197,7 @@ def main(argv=None) -> None:
                         help="run lstmkit's contenders with this variant (torch.nn.LSTM stays vanilla)")
     args = parser.parse_args(argv)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    kept = keep_freed_memory() if args.keep_freed_memory else False
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.backend:
@@ -210,7 +214,7 @@ def main(argv=None) -> None:
     print("command: python " + " ".join(sys.argv))
     print(f"device={device} dtype={args.dtype} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"repeats={args.repeats} (interleaved) warmup={args.warmup} cuda_graphs={args.cuda_graphs} "
-          f"variant={args.variant}")
+          f"variant={args.variant} keep_freed_memory={kept}")
     header = (f"| {'B x T x I x H':>18} | {'backend':>14} | {'fwd ms':>9} | {'fwd+bwd ms':>10} "
               f"| {'fwd ratio':>9} | {'f+b ratio':>9} |")
     print(header)
