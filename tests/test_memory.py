@@ -46,3 +46,15 @@ def test_large_tensor_comes_from_the_heap_after_keep_freed_memory():
 def test_bad_thresholds(kwargs, match):
     with pytest.raises(ValueError, match=match):
         keep_freed_memory(**kwargs)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_prepare_run_applies_the_extra(monkeypatch, enabled):
+    from omegaconf import OmegaConf
+
+    import lstmkit.train
+
+    calls = []
+    monkeypatch.setattr(lstmkit.train, "keep_freed_memory", lambda: calls.append(True))
+    lstmkit.train.prepare_run(OmegaConf.create({"extras": {"keep_freed_memory": enabled, "print_config": False}}))
+    assert calls == ([True] if enabled else [])
