@@ -107,7 +107,7 @@ def variant_forward(
         slots = functools.partial(per_step, sizes=sizes)
     else:  # one step's worth, reused; the cell state lives in c_state (rows that end early keep their last c)
         gates, cells, c_state = pre.new_empty(batch, four_h), pre.new_empty(batch, hid), c0.clone()
-        norm_input = pre.new_empty(batch, four_h)
+        norm_input = pre.new_empty(batch, four_h) if ln_h_weight is not None else pre.new_empty(0)
 
         def slots(scratch):
             return [scratch if n == batch else scratch[:n] for n in sizes]
