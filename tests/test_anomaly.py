@@ -2,6 +2,9 @@
 hand (robust z-scores, the windowed median), F1 and PR-AUC against hand counts, and the whole detector on a
 synthetic series whose injected anomalies are obvious."""
 
+import runpy
+from pathlib import Path
+
 import numpy as np
 import pytest
 import statsmodels.api as sm
@@ -197,3 +200,23 @@ def test_detector_finds_obvious_injected_anomalies_and_a_better_forecaster_score
                 assert np.isin(np.arange(anomaly.start, anomaly.start + anomaly.length), flagged).any(), anomaly
     assert results["oracle"]["f1"] > 0.8 and results["oracle"]["pr_auc"] > 0.8
     assert results["oracle"]["pr_auc"] > results["naive"]["pr_auc"]
+
+
+def test_repeats_table_gives_per_seed_rows_and_mean_sd_by_hand():
+    module = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "repeats_table.py"))
+    runs = [
+        {"seed": 1, "test": {"test/f1": 0.5, "test/pr_auc": 0.6, "test/naive/f1": 0.4, "test/naive/pr_auc": 0.3,
+                             "test/sarimax/mae": 1.0}},
+        {"seed": 2, "test": {"test/f1": 0.7, "test/pr_auc": 0.8, "test/naive/f1": 0.2, "test/naive/pr_auc": 0.5,
+                             "test/sarimax/mae": 2.0}},
+    ]
+    rows = module["repeats_table"]({"repeats": runs}, ["f1", "pr_auc"])
+    assert rows[:4] == [["1", "lstm", "0.500", "0.600"], ["1", "naive", "0.400", "0.300"],
+                        ["2", "lstm", "0.700", "0.800"], ["2", "naive", "0.200", "0.500"]]
+    sd = np.std([0.5, 0.7], ddof=1)  # sample sd; the same for every column here
+    assert rows[4] == ["mean ± sd (2 seeds)", "lstm", f"0.600 ± {sd:.3f}", f"0.700 ± {sd:.3f}"]
+    assert rows[5] == ["mean ± sd (2 seeds)", "naive", f"0.300 ± {sd:.3f}", f"0.400 ± {sd:.3f}"]
+    with pytest.raises(ValueError, match="no 'repeats' list"):
+        module["repeats_table"]({"test": {}}, ["f1"])
+    with pytest.raises(KeyError, match="lstm: metrics \\['recall'\\] not logged"):
+        module["repeats_table"]({"repeats": runs}, ["f1", "recall"])
