@@ -26,7 +26,7 @@ from torch import Tensor
 
 from lstmkit.kernels import launch
 from lstmkit.ops.recurrence import register_backend
-from lstmkit.ops.variants import Normalized, entering_states
+from lstmkit.ops.variants import Normalized, candidate_cells, entering_states
 
 _strategy = "auto"
 
@@ -65,7 +65,8 @@ def forward_fn(
     resets: Tensor | None = None,  # (T, B) bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The recurrence (vanilla, or :func:`lstmkit.ops.variants.variant_forward` fused into the kernels): returns
-    ``y (T,B,H), h_n (B,H), c_n (B,H), gates (T,B,4H), cells (T,B,H)`` (cells: the carried c_t), in ``pre.dtype``.
+    ``y (T,B,H), h_n (B,H), c_n (B,H), gates (T,B,4H), cells (T,B,H)`` (cells: the carried, zoned-out c_t; the output
+    sees ĉ_t before zoneout), in ``pre.dtype``.
     Absent variant inputs switch their constexpr flags off: the vanilla kernels are those specialisations."""
     _no_proj(w_hr)
     variant = launch.VariantInputs(ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
@@ -110,7 +111,8 @@ def backward_fn(
     if ln_h_weight is not None:
         d_ln_h = (d_pre.float() * r_hat).sum((0, 1)).to(ln_h_weight.dtype)
     if ln_c_weight is not None:
-        c_hat = Normalized(cells.float()).hat
+        c_new = candidate_cells(gates, cells, c0, resets) if zoneout_c is not None else cells  # ĉ, what LN_c saw
+        c_hat = Normalized(c_new.float()).hat
         d_ln_c = (d_c_out.float() * c_hat).sum((0, 1)).to(ln_c_weight.dtype)
         d_ln_c_bias = d_c_out.float().sum((0, 1)).to(ln_c_bias.dtype)
     return d_pre, d_w_hh, d_h0, d_c0, None, d_ln_h, d_ln_c, d_ln_c_bias
