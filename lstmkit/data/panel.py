@@ -12,7 +12,8 @@ scalers, and ``series (B,)`` int64, the position of the window's series in :attr
 maps scaled target values back to each series' units.
 
 :meth:`preparation` is everything a prediction on new data needs (frequency, columns, the scalers as
-``scaled = slope · value + intercept``) as plain Python types; it travels in every checkpoint (:meth:`state_dict`).
+``scaled = slope · value + intercept``) as plain Python types; it travels in every checkpoint
+(:class:`~lstmkit.data.prepared.PreparedDataModule`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from lstmkit.data.prep import CalendarFeatures, FillMissing, Pipeline, Scale
-from lstmkit.data.resumable import ResumableDataModule
+from lstmkit.data.prepared import PreparedDataModule
 from lstmkit.data.tables import TARGET, infer_frequency, long_frame, read_table, regular_grid
 from lstmkit.data.windowing import SPLITS, SplitPoints, Windows, make_windows
 from lstmkit.utils.imports import require
@@ -67,7 +68,7 @@ def example_panel() -> pd.DataFrame:
                          "occupancy": data["Occupancy"], "cpi": data["CPI"]})
 
 
-class PanelForecastDataModule(ResumableDataModule):
+class PanelForecastDataModule(PreparedDataModule):
     """Windows of every series of a CSV/Parquet file, for one global forecaster.
 
     Args:
@@ -83,7 +84,7 @@ class PanelForecastDataModule(ResumableDataModule):
         val_size, test_size: the same as a number of steps per series (replace the fractions when given).
         fill: ``"interpolate"``, ``"ffill"``, ``"drop"`` or ``None`` (missing values are then an error).
         scaler: ``"standard"``, ``"minmax"`` or ``"robust"``, one per series and column.
-        batch_size, num_workers, pin_memory: see :class:`ResumableDataModule`.
+        batch_size, num_workers, pin_memory: see :class:`~lstmkit.data.resumable.ResumableDataModule`.
     """
 
     def __init__(
@@ -150,12 +151,12 @@ class PanelForecastDataModule(ResumableDataModule):
         return regular_grid(frame, source, freq), freq
 
     def prepare_data(self) -> None:
-        self.read()  # fail early, on one process, on a bad file
+        self._read = self.read()  # fail early, on one process, on a bad file
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        series, self.frequency = self.read()
+        series, self.frequency = getattr(self, "_read", None) or self.read()
         if self.season is None:
             self.season = season_of(self.frequency)
         source = self.path or "example panel"
@@ -255,12 +256,3 @@ class PanelForecastDataModule(ResumableDataModule):
             "series": {key: {column: list(line) for column, line in lines.items()}
                        for key, lines in zip(self.ids, self.affines)},
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        if self.datasets:
-            state["preparation"] = self.preparation()
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict({k: v for k, v in state_dict.items() if k != "preparation"})
