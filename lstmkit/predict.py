@@ -9,6 +9,8 @@ column, another frequency, a series or class the model never saw) is refused wit
 - forecasting (``experiment=forecast_csv``): ``horizon`` steps past the **end** of every series of FILE, dated by
   the series' frequency: columns ``unique_id, ds, y_hat`` (+ ``y_hat_q10``, … for quantile models), and
   ``OUT.png``: history, forecast and interval of the first ``plot_series`` series.
+- text classification (``experiment=text_csv``): a file with the training text column → its rows with ``label``
+  and ``p_<class>`` for every class.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from omegaconf import DictConfig
 from lstmkit.data.panel import PanelForecastDataModule
 from lstmkit.data.prep import CalendarFeatures, FillMissing
 from lstmkit.data.prepared import checkpoint_preparation, load_checkpoint
-from lstmkit.data.tables import TARGET, future_times
+from lstmkit.data.sequences import pad
+from lstmkit.data.tables import TARGET, future_times, read_table
+from lstmkit.data.text_csv import TextCSVDataModule, read_texts
+from lstmkit.data.vocab import Vocabulary
 from lstmkit.tasks.base import new_figure
 from lstmkit.utils.hydra import hydra_entry
 
@@ -130,6 +135,29 @@ def forecast_plot(frame: pd.DataFrame, histories: list[pd.Series], input_length:
     figure.savefig(path, dpi=100)
 
 
+def predict_text(task, preparation: dict[str, Any], path: str, batch_size: int) -> pd.DataFrame:
+    """The file's rows with ``label`` and one ``p_<class>`` probability column per class."""
+    config = preparation["config"]
+    texts, _ = read_texts(path, config["text_column"], None)
+    tokenizer = TextCSVDataModule(max_length=config["max_length"], truncate=config["truncate"],
+                                  token_pattern=config["token_pattern"])
+    vocab, classes = Vocabulary(task.hparams.vocabs["tokens"]), task.hparams.vocabs["classes"]
+    encoded = [vocab.encode(tokenizer.cut(tokenizer.words(t)) or ["<unk>"]) for t in texts]
+    probabilities = []
+    with torch.no_grad():
+        for start in range(0, len(encoded), batch_size):
+            tokens, lengths = pad(encoded[start : start + batch_size])
+            logits, _ = task.net(tokens, lengths)  # (B, C)
+            probabilities.append(logits.softmax(-1).double().numpy())
+    return class_table(read_table(path), np.concatenate(probabilities), classes)
+
+
+def class_table(frame: pd.DataFrame, probabilities: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """``frame`` with ``label`` (the most probable class) and ``p_<class>`` columns, from ``probabilities (N, C)``."""
+    return frame.assign(label=np.asarray(classes, dtype=object)[probabilities.argmax(-1)],
+                        **{f"p_{c}": probabilities[:, i] for i, c in enumerate(classes)})
+
+
 def run(cfg: DictConfig) -> pd.DataFrame:
     """Predict ``cfg.data.path`` with ``cfg.ckpt_path``; writes ``cfg.output`` and returns the predictions."""
     if not Path(cfg.ckpt_path).is_file():
@@ -147,6 +175,8 @@ def run(cfg: DictConfig) -> pd.DataFrame:
             config = preparation["config"]
             forecast_plot(frame, histories, config["input_length"], config["freq"], cfg.plot_series,
                           output.with_suffix(".png"))
+    elif kind == "text_classification":
+        frame = predict_text(task, preparation, cfg.data.path, cfg.batch_size)
     else:
         raise ValueError(f"{cfg.ckpt_path}: no predictor for a {kind!r} checkpoint")
     frame.to_csv(output, index=False)
