@@ -47,6 +47,8 @@ setup(
         "console_scripts": [
             "lstmkit-train = lstmkit.train:main",
             "lstmkit-eval = lstmkit.eval:main",
+            "lstmkit-cv = lstmkit.cross_validate:main",
+            "lstmkit-generate = lstmkit.generate:main",
         ],
     },
 )

@@ -1,4 +1,4 @@
-"""Cross-validate an experiment: ``python scripts/cross_validate.py experiment=forecast_co2 cv.folds=5``.
+"""Cross-validation: ``python scripts/cross_validate.py experiment=forecast_co2 cv.folds=5`` or ``lstmkit-cv ...``.
 
 ``cv.kind=rolling`` (default): rolling-origin folds with an expanding training window
 (:func:`lstmkit.forecast.cv.rolling_origin_folds`), passed to the data module as ``data.split_positions``;
@@ -34,7 +34,7 @@ def fold_overrides(cfg: DictConfig) -> list[dict]:
     folds = rolling_origin_folds(
         rows, cv.folds, cv.test_size, cv.val_fraction, min_train_size=cfg.data.input_length + cfg.data.horizon
     )
-    return [{"split_positions": [f.val_start, f.test_start, f.test_end]} for f in folds]
+    return [{"split_positions": list(fold.positions)} for fold in folds]
 
 
 def cross_validate(cfg: DictConfig) -> float | None:
@@ -76,6 +76,3 @@ def print_folds(results: list[dict], summary: dict, title: str) -> None:
 
 
 main = hydra_entry(cross_validate, config_name="cross_validate")
-
-if __name__ == "__main__":
-    main()
