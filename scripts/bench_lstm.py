@@ -68,11 +68,10 @@ def loop_lstm(lstm: LSTM, x: torch.Tensor, per_step: bool = False) -> torch.Tens
         r = (h * mask if mask is not None else h) @ w_hh.t()
         a = (project(x[t]) if per_step else pre[t]) + (_ln(r, lstm.layer_norm_hh_l0) if v.layer_norm else r)
         i, f, g, o = a.chunk(4, dim=-1)
-        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        if v.zoneout_cell:
-            c_new = torch.lerp(c_new, c, torch.bernoulli(torch.full_like(c, v.zoneout_cell)))
-        c_out = _ln(c_new, lstm.layer_norm_c_weight_l0, lstm.layer_norm_c_bias_l0) if v.layer_norm else c_new
+        c_hat = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # the output sees ĉ, c carries zoneout
+        c_out = _ln(c_hat, lstm.layer_norm_c_weight_l0, lstm.layer_norm_c_bias_l0) if v.layer_norm else c_hat
         h_new = torch.sigmoid(o) * torch.tanh(c_out)
+        c_new = torch.lerp(c_hat, c, torch.bernoulli(torch.full_like(c, v.zoneout_cell))) if v.zoneout_cell else c_hat
         if v.zoneout_hidden:
             h_new = torch.lerp(h_new, h, torch.bernoulli(torch.full_like(h, v.zoneout_hidden)))
         h, c = h_new, c_new

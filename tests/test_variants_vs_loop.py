@@ -20,7 +20,12 @@ def plain_ln(v, gain, bias=None):
 
 
 def plain_layer(x, p, h, c, *, ln=False, zc=None, zh=None, dm=None, wmask=None, resets=None, lengths=None):
-    """One layer, one direction, written from DESIGN §4 step by step. p: dict of this layer's parameters."""
+    """One layer, one direction, written step by step from the papers. p: dict of this layer's parameters.
+
+    Zoneout as Krueger et al. 2016 (§3.1, and their ZoneoutWrapper): ``ĉ_t = f ⊙ c_{t-1} + i ⊙ g``,
+    ``c_t = z_c ⊙ c_{t-1} + (1 − z_c) ⊙ ĉ_t``, ``h_t = z_h ⊙ h_{t-1} + (1 − z_h) ⊙ (o ⊙ tanh(ĉ_t))``: the output
+    uses the new cell before zoneout, the zoned c_t is carried. LayerNorm LSTM as Ba et al. 2016 (LN of the cell
+    inside the tanh, here of ĉ_t)."""
     steps, batch, _ = x.shape
     w_hh = p["weight_hh"] * wmask if wmask is not None else p["weight_hh"]
     b = p["bias_ih"] + p["bias_hh"]
@@ -42,7 +47,7 @@ def plain_layer(x, p, h, c, *, ln=False, zc=None, zh=None, dm=None, wmask=None, 
         i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
         c_hat = f * c_in + i * g
         c_new = zc[t] * c_in + (1 - zc[t]) * c_hat if zc is not None else c_hat
-        c_out = plain_ln(c_new, p["layer_norm_c_weight"], p["layer_norm_c_bias"]) if ln else c_new
+        c_out = plain_ln(c_hat, p["layer_norm_c_weight"], p["layer_norm_c_bias"]) if ln else c_hat
         h_hat = o * torch.tanh(c_out)
         if "weight_hr" in p:
             h_hat = h_hat @ p["weight_hr"].T

@@ -251,7 +251,9 @@ class LSTMCell(nn.Module):
             if unbatched:
                 h0, c0 = h0.unsqueeze(0), c0.unsqueeze(0)
         weights = [[getattr(self, name) for name in self._weight_names[0]]]
-        if not masks and self.variant.describe() is None and resolve_backend(self.backend, input.device) == "aten":
+        vanilla = not masks and self.variant.describe() is None
+        if vanilla and resolve_backend(self.backend, input.device, dtype=input.dtype,
+                                       hidden_size=self.hidden_size) == "aten":
             # aten's fused cell, as torch.nn.LSTMCell runs it: on CPU the oneDNN sequence kernel that a one-step
             # sequence would take spends most of a call on set-up (figures: docs/DESIGN.md §1)
             w_ih, w_hh, *biases = weights[0]

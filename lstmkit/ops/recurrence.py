@@ -104,6 +104,11 @@ def available_backends() -> list[str]:
     return sorted(_BACKENDS)
 
 
+def find_backend(name: str, *, variant: bool = False) -> RecurrenceBackend | None:
+    """The registered backend ``name`` (its variant ops with ``variant``), or None."""
+    return (_VARIANT_BACKENDS if variant else _BACKENDS).get(name)
+
+
 class LSTMRecurrence(torch.autograd.Function):
     """Differentiable recurrence ``(pre, w_hh, h0, c0, w_hr) -> (y, h_n, c_n)``.
 

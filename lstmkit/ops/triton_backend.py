@@ -26,7 +26,7 @@ from torch import Tensor
 
 from lstmkit.kernels import launch
 from lstmkit.ops.recurrence import register_backend, register_variant_backend
-from lstmkit.ops.variants import Normalized, entering_states
+from lstmkit.ops.variants import Normalized, candidate_cells, entering_states
 
 _strategy = "auto"
 
@@ -102,7 +102,7 @@ def variant_forward_fn(
     resets: Tensor | None,  # (T, B) bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """:func:`lstmkit.ops.variants.variant_forward` fused into the kernels: returns ``y, h_n, c_n, gates, cells``
-    (cells: the carried, zoned-out c_t), all in ``pre.dtype``."""
+    (cells: the carried, zoned-out c_t; the output sees ĉ_t before zoneout), all in ``pre.dtype``."""
     _no_proj(w_hr)
     variant = launch.VariantInputs(ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
     return launch.lstm_forward(pre, w_hh, h0, c0, lengths, _strategy, variant)
@@ -134,7 +134,8 @@ def variant_backward_fn(
     if ln_h_weight is not None:
         d_ln_h = (d_pre.float() * r_hat).sum((0, 1)).to(ln_h_weight.dtype)
     if ln_c_weight is not None:
-        c_hat = Normalized(cells.float()).hat
+        c_new = candidate_cells(gates, cells, c0, resets) if zoneout_c is not None else cells  # ĉ, what LN_c saw
+        c_hat = Normalized(c_new.float()).hat
         d_ln_c = (d_c_out.float() * c_hat).sum((0, 1)).to(ln_c_weight.dtype)
         d_ln_c_bias = d_c_out.float().sum((0, 1)).to(ln_c_bias.dtype)
     return d_pre, d_w_hh, d_h0, d_c0, None, d_ln_h, d_ln_c, d_ln_c_bias
