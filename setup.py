@@ -49,6 +49,8 @@ setup(
             "lstmkit-train = lstmkit.train:main",
             "lstmkit-eval = lstmkit.eval:main",
             "lstmkit-predict = lstmkit.predict:main",
+            "lstmkit-cv = lstmkit.cross_validate:main",
+            "lstmkit-generate = lstmkit.generate:main",
         ],
     },
 )

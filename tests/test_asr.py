@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from test_framework_config import compose_config
+from helpers import compose_config
 
 from lstmkit.data import speech
 from lstmkit.data.audio import log_mel, read_wav, resample

@@ -280,8 +280,8 @@ class LSTMCell(nn.Module):
         vanilla = not masks and self.variant.describe() is None
         if vanilla and resolve_backend(self.backend, input.device, dtype=input.dtype,
                                        hidden_size=self.hidden_size) == "aten":
-            # aten's fused cell, as torch.nn.LSTMCell runs it: the oneDNN sequence kernel that a one-step
-            # sequence would take costs ~5 ms per call on CPU (mostly set-up), the fused cell ~0.1 ms
+            # aten's fused cell, as torch.nn.LSTMCell runs it: on CPU the oneDNN sequence kernel that a one-step
+            # sequence would take spends most of a call on set-up (figures: docs/DESIGN.md §1)
             w_ih, w_hh, *biases = weights[0]
             h1, c1 = torch._VF.lstm_cell(input, (h0, c0), w_ih, w_hh, *(biases or (None, None)))
             return (h1.squeeze(0), c1.squeeze(0)) if unbatched else (h1, c1)
