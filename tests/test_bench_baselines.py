@@ -37,3 +37,23 @@ def test_loop_baseline_matches_plain_loop(variant, per_step):
             assert g is None or not g.abs().any()
         else:
             torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-11)
+
+
+def test_graphed_contenders_carry_every_weight():
+    """--cuda-graphs graphs bench.Output modules: make_graphed_callables differentiates exactly a module's
+    parameters, so every LSTM weight must be registered under it (the graphed backward then yields all of dW)."""
+    baseline = torch.nn.LSTM(3, 4)
+    for backend in ("torch.nn.LSTM", "reference" + bench.GRAPHED):
+        module = bench.build(backend, (2, 5, 3, 4), torch.float32, torch.device("cpu"), baseline, {})
+        inner = baseline if backend == "torch.nn.LSTM" else module.lstm
+        assert isinstance(module, bench.Output)
+        assert {id(p) for p in module.parameters()} == {id(p) for p in inner.parameters()}
+        assert len(list(module.parameters())) == 4
+        x = torch.randn(5, 2, 3)
+        torch.testing.assert_close(module(x), baseline(x)[0])
+
+
+def test_cuda_graphs_needs_cuda(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--device", "cpu", "--cuda-graphs", "--shapes", "2x3x4x4"])
+    assert "--cuda-graphs: needs --device cuda" in capsys.readouterr().err
