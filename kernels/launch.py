@@ -34,9 +34,10 @@ import triton
 
 from . import graphs
 from . import steps as steps_mod
+from .persistent import lstm_fwd_persistent_kernel
 from .sequence import lstm_bwd_sequence_kernel, lstm_fwd_sequence_kernel
 
-STRATEGIES = ("auto", "step", "sequence")
+STRATEGIES = ("auto", "step", "sequence", "persistent")
 # Largest H whose four H×H gate tiles of W_hh the sequence kernels keep on chip with no spills and within
 # the per-block shared memory, as (forward, backward), by operand precision and arch major (8: A100-class,
 # 9: H100-class); measured with scripts/kernel_report.py (docs/KERNELS.md). "auto" uses the step kernels above.
@@ -126,9 +127,12 @@ def choose_strategy(
     backward: bool = False,
     layer_norm: bool = False,
 ) -> str:
-    """``"sequence"`` where W_hh fits on chip for this pass (or when asked), else ``"step"``."""
+    """``"sequence"`` where W_hh fits on chip for this pass (or when asked), else ``"step"``. ``"persistent"`` is
+    opt-in and forward only: its backward runs the step strategy."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: expected one of {list(STRATEGIES)}, got {strategy!r}")
+    if strategy == "persistent":
+        return "step" if backward else strategy
     limit = sequence_max_hidden(dtype, _arch_major(device), backward, layer_norm)
     if strategy == "auto":
         return "sequence" if hidden <= limit else "step"
@@ -209,6 +213,60 @@ def _launch_sequence_kernel(kernel, grid, args: tuple, kwargs: dict, device: tor
     kernel[grid](*args, **kwargs)
 
 
+PERSISTENT_BLOCK_H = 16  # hidden units per program: the MMA's M is 4 × 16 = 64, wgmma's minimum
+PERSISTENT_BLOCK_B = 16  # batch rows per program: the MMA's N
+
+
+def persistent_config(hidden: int) -> KernelConfig:
+    """Tiles of the persistent kernel (``block_k``: H padded to a power of two, the MMA's K); one warpgroup."""
+    return KernelConfig(PERSISTENT_BLOCK_B, PERSISTENT_BLOCK_H, max(16, triton.next_power_of_2(hidden)), 4)
+
+
+def _check_resident(kernel, grid, args: tuple, kwargs: dict, device: torch.device) -> None:
+    """The persistent kernel spins until the other programs of its batch block finish a step: all of them must be
+    resident at once (one per SM), else it would never end; raises :class:`Refusal` when that is not assured."""
+    if interpreting():
+        raise Refusal("TRITON_INTERPRET=1 runs programs one after another, so the spin-wait between them would "
+                      "never end (launch.persistent_forward(..., one_step=True) runs its per-step body instead)")
+    programs = grid[0] * grid[1]
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    if programs > sms:
+        raise Refusal(f"{programs} programs (batch blocks x hidden blocks) must be resident at once, more than this "
+                      f"GPU's {sms} SMs")
+    needed = shared_memory(kernel, grid, args, kwargs, device)
+    if needed is not None and needed[0] > needed[1]:
+        raise Refusal(f"the persistent kernel needs {needed[0]} bytes of shared memory per block, more than this "
+                      f"GPU's {needed[1]} (shared_memory_per_block_optin)")
+
+
+def persistent_forward(pre, w_hh, h0, c0, lengths=None, *, one_step: bool = False) -> tuple[torch.Tensor, ...]:
+    """The persistent kernel (:mod:`.persistent`, vanilla LSTM): ``lstm_forward``'s outputs. ``one_step`` launches
+    its per-step body once per step instead (no waiting between programs: runs under TRITON_INTERPRET=1)."""
+    steps, batch, four_h = pre.shape
+    hidden = four_h // 4
+    dtype, device = pre.dtype, pre.device
+    cfg = persistent_config(hidden)
+    lens, has_lengths = _lengths_arg(lengths, device)
+    hs = _alloc(steps + 1, batch, hidden, dtype=dtype, device=device)  # h0, then y_0 .. y_{T-1}
+    hs[0] = h0
+    gates = _alloc(steps, batch, four_h, dtype=dtype, device=device)
+    cells = _alloc(steps, batch, hidden, dtype=dtype, device=device)
+    h_state, c_state = h0.to(dtype, copy=True).contiguous(), c0.to(torch.float32, copy=True).contiguous()
+    grid = (triton.cdiv(batch, cfg.block_b), triton.cdiv(hidden, cfg.block_h))
+    count = torch.zeros(grid[0], dtype=torch.int32, device=device)
+    kwargs = dict(H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h, BLOCK_K=cfg.block_k,
+                  num_warps=cfg.num_warps, PERSISTENT=not one_step, **dot_options(dtype))
+    args = (pre.contiguous(), w_hh.contiguous(), hs, gates, cells, h_state, c_state, lens, count)
+    if one_step:
+        for t in range(steps):
+            lstm_fwd_persistent_kernel[grid](*args, t, steps, batch, **kwargs)
+    else:
+        _check_index_range(pre)
+        _check_resident(lstm_fwd_persistent_kernel, grid, (*args, 0, steps, batch), kwargs, device)
+        lstm_fwd_persistent_kernel[grid](*args, 0, steps, batch, **kwargs)
+    return hs[1:], h_state, c_state.to(dtype), gates, cells
+
+
 def row_config(hidden: int) -> KernelConfig:
     """Tiles of the row kernels (LayerNorm steps of the step strategy): whole rows, at most 2048 elements a tile
     (larger ones spill in the fp32 backward), 8 warps from 1024 elements up."""
@@ -275,6 +333,14 @@ def lstm_forward(
     pre, w_hh, h0, c0 = pre.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous()
     lens, has_lengths = _lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(pre)
+    if chosen == "persistent":
+        if any(flags.values()):
+            raise ValueError("strategy='persistent' runs the vanilla LSTM only, not "
+                             f"{[k for k, v in flags.items() if v]}; use 'step', 'sequence' or 'auto'")
+        try:
+            return persistent_forward(pre, w_hh, h0, c0, lengths)
+        except Refusal as why:
+            _refused(strategy, why)
     if chosen == "sequence":
         cfg = kernel_config("sequence", batch, hidden, dtype, variant.layer_norm)
         y = _alloc(steps, batch, hidden, dtype=dtype, device=device)
