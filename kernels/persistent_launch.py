@@ -15,8 +15,11 @@ PERSISTENT_BLOCK_B = 16  # batch rows per program: the MMA's N
 
 
 def persistent_config(hidden: int) -> KernelConfig:
-    """Tiles of the persistent kernel (``block_k``: H padded to a power of two, the MMA's K); one warpgroup."""
-    return KernelConfig(PERSISTENT_BLOCK_B, PERSISTENT_BLOCK_H, max(16, triton.next_power_of_2(hidden)), 4)
+    """Tiles of the persistent kernel (``block_k``: H padded to a power of two, the MMA's K). One warpgroup up to
+    K = 512; two from K = 1024, where the (64, 1024) W_hh slice, which passes through registers on its way to
+    shared memory, spilled with four warps (24 bytes at H = 768 on sm_90; 8 warps: 175 registers, no spill)."""
+    block_k = max(16, triton.next_power_of_2(hidden))
+    return KernelConfig(PERSISTENT_BLOCK_B, PERSISTENT_BLOCK_H, block_k, 4 if block_k <= 512 else 8)
 
 
 def check_resident(kernel, grid, args: tuple, kwargs: dict, device: torch.device) -> None:
