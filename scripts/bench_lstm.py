@@ -28,7 +28,6 @@ import torch
 
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends
-from lstmkit.ops.recurrence import _VARIANT_BACKENDS
 from lstmkit.utils import keep_freed_memory
 
 VARIANTS = {
@@ -234,7 +233,7 @@ def main(argv=None) -> None:
     if args.backend:
         ours = args.backend
     elif args.variant != "none":
-        ours = ["reference"] + (["triton"] if device.type == "cuda" and "triton" in _VARIANT_BACKENDS else [])
+        ours = ["reference"] + (["triton"] if device.type == "cuda" and "triton" in available_backends() else [])
     else:
         has_triton = device.type == "cuda" and "triton" in available_backends()
         ours = ["auto", "aten", "reference"] + (["triton"] if has_triton else [])

@@ -1,18 +1,14 @@
 """The autograd-loop baselines of scripts/bench_lstm.py compute the same LSTM as the plain float64 loop of
 test_variants_vs_loop (outputs and gradients), so the benchmark's ratios compare like with like."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from helpers import load_script
 from test_variants_vs_loop import layer_params, plain_layer
 
 from lstmkit.nn import LSTM
 
-_spec = importlib.util.spec_from_file_location("bench_lstm", Path(__file__).parents[1] / "scripts" / "bench_lstm.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+bench = load_script("bench_lstm")
 
 
 @pytest.mark.parametrize("per_step", [False, True], ids=["hoisted", "cell"])
