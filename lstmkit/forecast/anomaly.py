@@ -167,7 +167,7 @@ def pr_auc(scores, labels) -> float:
 
 def robust_online_scores(
     series, rows, forecast: OneStepForecast, window: int = 52, clean_at: float = 4.0, max_run: int = 10
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One online pass over ``rows`` (ascending positions): robust z-scores of the one-step forecast errors.
 
     Row ``t`` is forecast by ``forecast(cleaned[None], t)`` from a cleaned copy of ``series``; its error ``e`` is
@@ -180,7 +180,8 @@ def robust_online_scores(
     threshold is then applied to them (which is what makes a precision-recall curve of them meaningful).
 
     The first ``window`` rows only fill the spread (their z is NaN): pass clean rows there (the last training
-    rows). Returns ``z (len(rows),)`` float64 and the cleaned series ``(T,)``.
+    rows). Returns ``z (len(rows),)`` and the ``spread (len(rows),)`` it was scaled by (NaN in the first window),
+    float64, and the cleaned series ``(T,)``.
     """
     series = np.asarray(series, dtype=np.float64)
     rows = np.asarray(rows)
@@ -188,20 +189,20 @@ def robust_online_scores(
         raise ValueError(f"rows: need more than window={window} rows (the first fill the spread), got {len(rows)}")
     cleaned = series.copy()
     accepted = np.empty(window)  # ring buffer of the last `window` accepted errors
-    z = np.full(len(rows), np.nan)
+    z, spreads = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
     seen, run = 0, 0
     for j, t in enumerate(rows):
         predicted = float(np.asarray(forecast(cleaned[None], int(t)), dtype=np.float64)[0])
         error = series[t] - predicted
         if seen >= window:
             centre = np.median(accepted)
-            spread = median_abs_deviation(accepted, scale="normal")
-            z[j] = abs(error - centre) / max(spread, np.finfo(np.float64).tiny)
+            spreads[j] = median_abs_deviation(accepted, scale="normal")
+            z[j] = abs(error - centre) / max(spreads[j], np.finfo(np.float64).tiny)
             if z[j] >= clean_at and run < max_run:
                 cleaned[t], run = predicted + centre, run + 1
                 continue
         accepted[seen % window], seen, run = error, seen + 1, 0
-    return z, cleaned
+    return z, spreads, cleaned
 
 
 def smoothed_score(z, width: int = 5, gain: float = 2.0) -> np.ndarray:
