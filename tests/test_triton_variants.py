@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from lstmkit.nn import LSTM
-from lstmkit.ops import available_backends, resolve_backend
-from lstmkit.ops.recurrence import variant_recurrence
+from lstmkit.ops import available_backends, recurrence, resolve_backend
 
 pytestmark = pytest.mark.skipif("triton" not in available_backends(), reason="triton backend not registered")
 
@@ -78,7 +77,7 @@ def _run(backend, dtype, primals, extras, cotangents, lengths, loss="weighted"):
     for name in LN_NAMES:
         if name in given:
             given[name].requires_grad_()
-    outs = variant_recurrence(backend, *leaves, None, lengths, **given)
+    outs = recurrence(backend, *leaves, None, lengths, **given)
     if loss == "sum":
         total = outs[0].sum()  # its gradient arrives as an expanded, stride-0 view
     else:
@@ -165,6 +164,46 @@ def test_bitwise_deterministic(strategy):
         assert torch.equal(a, b), name
 
 
+def _paper_loop(pre, w_hh, h0, c0, ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h):
+    """float64 loop written from the papers, autograd through Python: LN_h as Ba et al. 2016 (gain only), zoneout as
+    Krueger et al. 2016: ``ĉ = f c_{t-1} + i g``, ``c_t = z_c c_{t-1} + (1 - z_c) ĉ``, ``h_t = z_h h_{t-1} + (1 - z_h)
+    o tanh(LN_c(ĉ))``. Returns y (T, B, H), h_n, c_n."""
+    def ln(v, gain, bias=0.0):
+        mean, var = v.mean(-1, keepdim=True), v.var(-1, unbiased=False, keepdim=True)
+        return (v - mean) / torch.sqrt(var + 1e-5) * gain + bias
+
+    h, c, ys = h0, c0, []
+    for t in range(pre.shape[0]):
+        i, f, g, o = (pre[t] + ln(h @ w_hh.T, ln_h_weight)).chunk(4, -1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c_new = f * c + i * g
+        h_new = o * torch.tanh(ln(c_new, ln_c_weight, ln_c_bias))
+        h = zoneout_h[t] * h + (1 - zoneout_h[t]) * h_new
+        c = zoneout_c[t] * c + (1 - zoneout_c[t]) * c_new
+        ys.append(h)
+    return torch.stack(ys), h, c
+
+
+@pytest.mark.parametrize("strategy", ["step", "sequence"])
+def test_zoneout_layer_norm_vs_paper_loop(strategy):
+    """Zoneout with LayerNorm against the papers' equations directly (not the reference backend): the output sees
+    the new cell ĉ_t, normalised, the zoned c_t is carried; outputs and every gradient, training masks."""
+    triton_backend.set_strategy(strategy)
+    names = ("ln_h_weight", "ln_c_weight", "ln_c_bias", "zoneout_c", "zoneout_h")
+    primals, extras, cotangents, _ = _inputs(5, 3, 8, names, seed=21)
+    leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
+    given = {k: v.to(torch.float32, copy=True).requires_grad_(k in LN_NAMES) for k, v in extras.items()}
+    outs = recurrence("triton", *leaves, None, None, **given)
+    ref_leaves = [p.clone().to(DEVICE).requires_grad_() for p in primals]
+    ref_given = {k: v.clone().requires_grad_(k in LN_NAMES) for k, v in extras.items()}
+    ref_outs = _paper_loop(*ref_leaves, *(ref_given[k] for k in names))
+    grads = [torch.autograd.grad(sum((o * g.to(o)).sum() for o, g in zip(out, cotangents)), [*x, *(d[n] for n in
+             LN_NAMES)]) for out, x, d in ((outs, leaves, given), (ref_outs, ref_leaves, ref_given))]
+    errors = {n: _err(a, b) for n, a, b in zip(("y", "h_n", "c_n"), outs, ref_outs)}
+    errors |= {n: _err(a, b) for n, a, b in zip(NAMES[3:7] + LN_NAMES, *grads)}
+    assert all(err <= 1e-4 for err in errors.values()), errors
+
+
 def test_strategies_mix_forward_and_backward():
     """Forward through one strategy, backward through the other (the launcher may pick them by pass)."""
     primals, extras, cotangents, lens = _inputs(4, 3, 16, FEATURES["all"], seed=9, lengths=[4, 3, 2])
@@ -173,7 +212,7 @@ def test_strategies_mix_forward_and_backward():
         triton_backend.set_strategy(forward)
         leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
         given = {k: v if v.dtype == torch.bool else v.float() for k, v in extras.items()}
-        outs = variant_recurrence("triton", *leaves, None, lens, **given)
+        outs = recurrence("triton", *leaves, None, lens, **given)
         triton_backend.set_strategy(backward)
         sum((o * g.to(DEVICE, torch.float32)).sum() for o, g in zip(outs, cotangents)).backward()
         for name, got, ref in zip(NAMES, [o.detach() for o in outs] + [x.grad for x in leaves], exact):

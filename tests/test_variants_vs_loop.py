@@ -20,7 +20,12 @@ def plain_ln(v, gain, bias=None):
 
 
 def plain_layer(x, p, h, c, *, ln=False, zc=None, zh=None, dm=None, wmask=None, resets=None, lengths=None):
-    """One layer, one direction, written from DESIGN §4 step by step. p: dict of this layer's parameters."""
+    """One layer, one direction, written step by step from the papers. p: dict of this layer's parameters.
+
+    Zoneout as Krueger et al. 2016 (§3.1, and their ZoneoutWrapper): ``ĉ_t = f ⊙ c_{t-1} + i ⊙ g``,
+    ``c_t = z_c ⊙ c_{t-1} + (1 − z_c) ⊙ ĉ_t``, ``h_t = z_h ⊙ h_{t-1} + (1 − z_h) ⊙ (o ⊙ tanh(ĉ_t))``: the output
+    uses the new cell before zoneout, the zoned c_t is carried. LayerNorm LSTM as Ba et al. 2016 (LN of the cell
+    inside the tanh, here of ĉ_t)."""
     steps, batch, _ = x.shape
     w_hh = p["weight_hh"] * wmask if wmask is not None else p["weight_hh"]
     b = p["bias_ih"] + p["bias_hh"]
@@ -42,7 +47,7 @@ def plain_layer(x, p, h, c, *, ln=False, zc=None, zh=None, dm=None, wmask=None, 
         i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
         c_hat = f * c_in + i * g
         c_new = zc[t] * c_in + (1 - zc[t]) * c_hat if zc is not None else c_hat
-        c_out = plain_ln(c_new, p["layer_norm_c_weight"], p["layer_norm_c_bias"]) if ln else c_new
+        c_out = plain_ln(c_hat, p["layer_norm_c_weight"], p["layer_norm_c_bias"]) if ln else c_hat
         h_hat = o * torch.tanh(c_out)
         if "weight_hr" in p:
             h_hat = h_hat @ p["weight_hr"].T
@@ -82,9 +87,9 @@ VARIANTS = {
 
 
 def backends():
-    from lstmkit.ops.recurrence import _VARIANT_BACKENDS
+    from lstmkit.ops import available_backends
 
-    return sorted(_VARIANT_BACKENDS)
+    return available_backends()
 
 
 FLOAT64_TOL = dict(rtol=1e-9, atol=1e-10)
@@ -151,7 +156,7 @@ def compare_with_plain_loop(name, proj, with_lengths, with_resets, backend, tol)
 
 
 def test_inference_op_only_without_gradients():
-    """no_grad (or inputs without requires_grad) runs ``reference_variant_infer``; anything needing a gradient
+    """no_grad (or inputs without requires_grad) runs ``reference_recurrence_infer``; anything needing a gradient
     runs the training op."""
     lstm = LSTM(3, 4, layer_norm=True, backend="reference")
     x = torch.randn(5, 2, 3)
@@ -159,14 +164,14 @@ def test_inference_op_only_without_gradients():
     def ops_run(fn):
         with torch.profiler.profile() as prof:
             fn()
-        return {e.name for e in prof.events() if e.name.startswith("lstmkit::reference_variant")}
+        return {e.name for e in prof.events() if e.name.startswith("lstmkit::reference_recurrence")}
 
     with torch.no_grad():
-        assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_infer"}
-    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_fwd"}  # the parameters require grad
+        assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_recurrence_infer"}
+    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_recurrence_fwd"}  # the parameters require grad
     lstm.requires_grad_(False)
-    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_infer"}
-    assert ops_run(lambda: lstm(x.requires_grad_())) == {"lstmkit::reference_variant_fwd"}
+    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_recurrence_infer"}
+    assert ops_run(lambda: lstm(x.requires_grad_())) == {"lstmkit::reference_recurrence_fwd"}
 
 
 def test_eval_mode_zoneout_uses_expectation_and_is_deterministic():

@@ -62,7 +62,8 @@ class SequenceClassificationDataModule(ResumableDataModule):
         raise NotImplementedError
 
     def vocabularies(self) -> dict[str, list[str]]:
-        """``{"classes": names}``: the task sizes its head from it (:class:`lstmkit.tasks.text.TextTask`)."""
+        """``{"classes": names}``: the task sizes its head from it
+        (:class:`~lstmkit.tasks.vocabulary.VocabularySizedTask`)."""
         return {"classes": self.classes}
 
     def prepare_data(self) -> None:

@@ -5,11 +5,13 @@ unbatched and PackedSequence input and validate arguments before calling here.
 
 Backends:
 - ``"aten"``: torch's own kernels (oneDNN on CPU, cuDNN on CUDA); vanilla LSTMs only.
-- ``"reference"``: :mod:`lstmkit.ops.reference` through :class:`LSTMRecurrence`; every configuration,
+- ``"reference"``: :mod:`lstmkit.ops.reference` through :func:`lstmkit.ops.recurrence.recurrence`; every configuration,
   any device.
 - ``"triton"``: fused Triton kernels (registered by ``lstmkit.ops.triton_backend`` when available).
-- ``"auto"``: triton on CUDA when available; aten for vanilla configurations otherwise; reference
-  for the rest, and under ``torch.compile`` on CPU (inductor cannot compile aten's oneDNN LSTM).
+- ``"auto"``: on CUDA, the entry of :data:`CUDA_AUTO_TABLE` for what cuDNN can run (every entry is aten),
+  triton for what it cannot (variants, resets; reference without triton); on CPU, aten for vanilla
+  configurations, reference for the rest and under ``torch.compile`` (inductor cannot compile aten's
+  oneDNN LSTM).
 """
 
 from __future__ import annotations
@@ -21,30 +23,71 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.ops.recurrence import _BACKENDS, _VARIANT_BACKENDS, recurrence, variant_recurrence
+from lstmkit.ops.recurrence import available_backends, get_backend, recurrence
 from lstmkit.ops.variants import EPS
 
 BACKEND_NAMES = ("auto", "aten", "reference", "triton")
 
 
-def resolve_backend(backend: str, device: torch.device, *, has_proj: bool = False, variant: str | None = None) -> str:
-    """Map a requested backend to the one that runs. ``variant`` describes the non-vanilla options in use."""
+# backend="auto" on CUDA for the configurations cuDNN can run, per call:
+#   (configuration class, dtypes, hidden sizes lo..hi inclusive) -> backend.
+# "padded": no lengths; "lengths": padded input with lengths (cuDNN runs it packed). Every entry is "aten"
+# (cuDNN). An entry flips to "triton" only when a measurement on a real GPU, recorded in docs/BENCHMARKS.md
+# with its command, shows the triton backend at least 1.1x faster than cuDNN for that class, dtype and range;
+# none has been made (not measured: no GPU).
+_HALF, _FULL = (torch.float16, torch.bfloat16), (torch.float32, torch.float64)
+CUDA_AUTO_TABLE: tuple[tuple[str, tuple[torch.dtype, ...], tuple[int, int], str], ...] = (
+    ("padded", _HALF, (1, 255), "aten"),
+    ("padded", _HALF, (256, 1024), "aten"),
+    ("padded", _HALF, (1025, 2**31 - 1), "aten"),
+    ("padded", _FULL, (1, 255), "aten"),
+    ("padded", _FULL, (256, 1024), "aten"),
+    ("padded", _FULL, (1025, 2**31 - 1), "aten"),
+    ("lengths", _HALF, (1, 255), "aten"),
+    ("lengths", _HALF, (256, 1024), "aten"),
+    ("lengths", _HALF, (1025, 2**31 - 1), "aten"),
+    ("lengths", _FULL, (1, 255), "aten"),
+    ("lengths", _FULL, (256, 1024), "aten"),
+    ("lengths", _FULL, (1025, 2**31 - 1), "aten"),
+)
+
+
+def cuda_auto_choice(config_class: str, dtype: torch.dtype, hidden_size: int) -> str:
+    """The :data:`CUDA_AUTO_TABLE` entry for a vanilla configuration; aten (cuDNN) where no entry matches."""
+    for klass, dtypes, (lo, hi), backend in CUDA_AUTO_TABLE:
+        if klass == config_class and dtype in dtypes and lo <= hidden_size <= hi:
+            return backend
+    return "aten"
+
+
+def resolve_backend(backend: str, device: torch.device, *, has_proj: bool = False, variant: str | None = None,
+                    dtype: torch.dtype = torch.float32, hidden_size: int = 1, has_lengths: bool = False) -> str:
+    """Map a requested backend to the one that runs. ``variant`` describes the non-vanilla options in use.
+
+    Every argument is a Python value fixed by the module and the input's dtype/device, never a tensor's
+    contents, so under ``torch.compile`` the choice is made once at trace time (and guarded)."""
     if backend not in BACKEND_NAMES:
         raise ValueError(f"backend: expected one of {list(BACKEND_NAMES)}, got {backend!r}")
 
     def why_not(name: str) -> str | None:
         if name == "aten":
             return f"aten runs vanilla LSTMs only, not {variant}" if variant else None
-        table = _VARIANT_BACKENDS if variant else _BACKENDS
-        if name not in table:
+        if name not in available_backends():
             return (f"{name} is not available here" + (f" for {variant}" if variant else "")
                     + " (the triton backend needs the triton package and a CUDA device, or TRITON_INTERPRET=1)")
-        return table[name].unsupported(device=device, has_proj=has_proj)
+        return get_backend(name).unsupported(device=device, has_proj=has_proj, variant=variant)
 
     if backend == "auto":
-        # inductor cannot compile aten's oneDNN LSTM, so aten is skipped under torch.compile
-        candidates = ["triton"] if device.type == "cuda" else []
-        candidates += [] if torch.compiler.is_compiling() else ["aten"]
+        if device.type == "cuda":
+            if variant:  # cuDNN cannot run it
+                candidates = ["triton"]
+            else:
+                choice = cuda_auto_choice("lengths" if has_lengths else "padded", dtype, hidden_size)
+                # packing for cuDNN needs the lengths on the host: not traceable, so not under torch.compile
+                traceable = not (has_lengths and torch.compiler.is_compiling())
+                candidates = [choice, "aten"] if traceable else ["triton"]
+        else:  # inductor cannot compile aten's oneDNN LSTM, so aten is skipped under torch.compile
+            candidates = [] if torch.compiler.is_compiling() else ["aten"]
         return next(name for name in [*candidates, "reference"] if why_not(name) is None)
     reason = why_not(backend)
     if reason:
@@ -147,7 +190,8 @@ def lstm(
     (already scaled), ``weight_drop (4H,R)`` (multiplies W_hh, already scaled).
     """
     needs_variant = variant.describe() or ("resets" if resets is not None else None)
-    backend = resolve_backend(backend, input.device, has_proj=has_proj, variant=needs_variant)
+    backend = resolve_backend(backend, input.device, has_proj=has_proj, variant=needs_variant, dtype=input.dtype,
+                              hidden_size=weights[0][1].shape[0] // 4, has_lengths=lengths is not None)
     if backend == "aten":
         flat = [w for layer in weights for w in layer]
         return _aten_lstm(input, hx, flat, has_biases, num_layers, dropout, training, bidirectional, lengths)
@@ -218,5 +262,5 @@ def _variant_layer(backend, variant, pre, bias, args, ln, resets, rev_idx, direc
     extras = {**drawn, **{k: v.to(pre.dtype) for k, v in given.items()}}
     if resets is not None:
         extras["resets"] = resets if direction == 0 else _reverse_resets(resets, rev_idx)
-    return variant_recurrence(backend, pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight=ln_h, ln_c_weight=ln_c,
-                              ln_c_bias=ln_c_bias, **extras)
+    return recurrence(backend, pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight=ln_h, ln_c_weight=ln_c,
+                      ln_c_bias=ln_c_bias, **extras)

@@ -77,16 +77,29 @@ class Task(L.LightningModule):
         for key, value in self.hparams.items():  # plain data: portable and safe to load with weights_only=True
             if isinstance(value, (DictConfig, ListConfig)):
                 self.hparams[key] = OmegaConf.to_container(value, resolve=True)
-        self.net = net if isinstance(net, nn.Module) else hydra.utils.instantiate(self.hparams.net)
-        metrics = self.make_metrics()
+        self.net: nn.Module | None = net if isinstance(net, nn.Module) else None
         for stage in STAGES:  # attributes, not a ModuleDict: "train" is taken by nn.Module.train
-            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
             setattr(self, f"{stage}_loss", MeanMetric())
-        self.train_metrics.persistent(True)  # a mid-epoch checkpoint keeps the epoch's running totals
-        self.train_loss.persistent(True)
+        self.train_loss.persistent(True)  # a mid-epoch checkpoint keeps the epoch's running totals
+        if self.net is not None or self.network_is_sized():
+            self.build_network()
         self.val_best = MinMetric() if best_mode == "min" else MaxMetric()
         self.val_best.persistent(True)
         self._pending_rng_states: dict | None = None
+
+    def network_is_sized(self) -> bool:
+        """Whether ``hparams.net`` holds every size; a task whose sizes come from the data defers
+        :meth:`build_network` to its ``setup`` until they do."""
+        return True
+
+    def build_network(self) -> None:
+        """Build the network from ``hparams.net`` (unless it was given as a module) and the per-stage metrics."""
+        if self.net is None:
+            self.net = hydra.utils.instantiate(self.hparams.net)
+        metrics = self.make_metrics()  # may depend on the network's sizes (e.g. the number of classes)
+        for stage in STAGES:
+            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+        self.train_metrics.persistent(True)  # a mid-epoch checkpoint keeps the epoch's running totals
 
     # ---- for subclasses -------------------------------------------------------------------------------
     def make_metrics(self) -> MetricCollection:
