@@ -120,6 +120,12 @@ class ForecastTask(Task):
         self._forecasts["test"], self._sarimax = [], None
 
     # ---- scoring against baselines --------------------------------------------------------------------
+    @property
+    def scores_baselines(self) -> bool:
+        """Whether the data are windows of series (``target_series``), which baselines can forecast; windows given
+        as plain arrays (:class:`lstmkit.data.arrays.ArrayDataModule`) get the task's metrics only."""
+        return hasattr(self.datamodule, "target_series")
+
     def baseline_forecasts(self, origins: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
         """``{name: (mean (N, H), std (N, H) or None)}`` of the baselines from ``origins``, in original units."""
         dm = self.datamodule
@@ -168,7 +174,7 @@ class ForecastTask(Task):
 
     def on_test_epoch_end(self) -> None:
         self.gather_test_forecasts()
-        if self._forecasts["test"]:
+        if self._forecasts["test"] and self.scores_baselines:
             self.comparison = self.score_test()
             for name, metrics in self.comparison.items():
                 for metric, value in metrics.items():
@@ -179,7 +185,7 @@ class ForecastTask(Task):
 
     # ---- figures --------------------------------------------------------------------------------------
     def log_media(self, stage: str) -> None:
-        if not self._forecasts[stage]:
+        if not self._forecasts[stage] or not self.scores_baselines:
             return
         dm = self.datamodule
         forecasts = torch.cat(self._forecasts[stage]).double().numpy()
