@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
 __all__ = [
     "Anomaly",
@@ -121,6 +120,8 @@ def calibrate_threshold(scores, labels=None, method: str = "f1", quantile: float
         raise ValueError(f"method must be 'f1' or 'quantile', got {method!r}")
     if labels is None or not np.any(labels):
         raise ValueError("method='f1' needs validation labels with at least one anomaly; else use method='quantile'")
+    from sklearn.metrics import precision_recall_curve  # imported when scoring, not with the data module
+
     precision, recall, thresholds = precision_recall_curve(np.asarray(labels).reshape(-1), scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     return float(thresholds[np.argmax(f1)])
@@ -128,6 +129,8 @@ def calibrate_threshold(scores, labels=None, method: str = "f1", quantile: float
 
 def detection_scores(flags, labels) -> dict[str, float]:
     """Point-wise ``precision``, ``recall`` and ``f1`` of boolean ``flags`` against ``labels`` (0 when undefined)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     precision, recall, f1, _ = precision_recall_fscore_support(
         np.asarray(labels, dtype=bool).reshape(-1),
         np.asarray(flags, dtype=bool).reshape(-1),
