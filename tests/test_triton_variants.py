@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from lstmkit.nn import LSTM
-from lstmkit.ops import available_backends, resolve_backend
-from lstmkit.ops.recurrence import variant_recurrence
+from lstmkit.ops import available_backends, recurrence, resolve_backend
 
 pytestmark = pytest.mark.skipif("triton" not in available_backends(), reason="triton backend not registered")
 
@@ -78,7 +77,7 @@ def _run(backend, dtype, primals, extras, cotangents, lengths, loss="weighted"):
     for name in LN_NAMES:
         if name in given:
             given[name].requires_grad_()
-    outs = variant_recurrence(backend, *leaves, None, lengths, **given)
+    outs = recurrence(backend, *leaves, None, lengths, **given)
     if loss == "sum":
         total = outs[0].sum()  # its gradient arrives as an expanded, stride-0 view
     else:
@@ -194,7 +193,7 @@ def test_zoneout_layer_norm_vs_paper_loop(strategy):
     primals, extras, cotangents, _ = _inputs(5, 3, 8, names, seed=21)
     leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
     given = {k: v.to(torch.float32, copy=True).requires_grad_(k in LN_NAMES) for k, v in extras.items()}
-    outs = variant_recurrence("triton", *leaves, None, None, **given)
+    outs = recurrence("triton", *leaves, None, None, **given)
     ref_leaves = [p.clone().to(DEVICE).requires_grad_() for p in primals]
     ref_given = {k: v.clone().requires_grad_(k in LN_NAMES) for k, v in extras.items()}
     ref_outs = _paper_loop(*ref_leaves, *(ref_given[k] for k in names))
@@ -213,7 +212,7 @@ def test_strategies_mix_forward_and_backward():
         triton_backend.set_strategy(forward)
         leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
         given = {k: v if v.dtype == torch.bool else v.float() for k, v in extras.items()}
-        outs = variant_recurrence("triton", *leaves, None, lens, **given)
+        outs = recurrence("triton", *leaves, None, lens, **given)
         triton_backend.set_strategy(backward)
         sum((o * g.to(DEVICE, torch.float32)).sum() for o, g in zip(outs, cotangents)).backward()
         for name, got, ref in zip(NAMES, [o.detach() for o in outs] + [x.grad for x in leaves], exact):

@@ -87,9 +87,9 @@ VARIANTS = {
 
 
 def backends():
-    from lstmkit.ops.recurrence import _VARIANT_BACKENDS
+    from lstmkit.ops import available_backends
 
-    return sorted(_VARIANT_BACKENDS)
+    return available_backends()
 
 
 FLOAT64_TOL = dict(rtol=1e-9, atol=1e-10)
@@ -156,7 +156,7 @@ def compare_with_plain_loop(name, proj, with_lengths, with_resets, backend, tol)
 
 
 def test_inference_op_only_without_gradients():
-    """no_grad (or inputs without requires_grad) runs ``reference_variant_infer``; anything needing a gradient
+    """no_grad (or inputs without requires_grad) runs ``reference_recurrence_infer``; anything needing a gradient
     runs the training op."""
     lstm = LSTM(3, 4, layer_norm=True, backend="reference")
     x = torch.randn(5, 2, 3)
@@ -164,14 +164,14 @@ def test_inference_op_only_without_gradients():
     def ops_run(fn):
         with torch.profiler.profile() as prof:
             fn()
-        return {e.name for e in prof.events() if e.name.startswith("lstmkit::reference_variant")}
+        return {e.name for e in prof.events() if e.name.startswith("lstmkit::reference_recurrence")}
 
     with torch.no_grad():
-        assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_infer"}
-    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_fwd"}  # the parameters require grad
+        assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_recurrence_infer"}
+    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_recurrence_fwd"}  # the parameters require grad
     lstm.requires_grad_(False)
-    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_variant_infer"}
-    assert ops_run(lambda: lstm(x.requires_grad_())) == {"lstmkit::reference_variant_fwd"}
+    assert ops_run(lambda: lstm(x)) == {"lstmkit::reference_recurrence_infer"}
+    assert ops_run(lambda: lstm(x.requires_grad_())) == {"lstmkit::reference_recurrence_fwd"}
 
 
 def test_eval_mode_zoneout_uses_expectation_and_is_deterministic():

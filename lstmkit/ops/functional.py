@@ -5,7 +5,7 @@ unbatched and PackedSequence input and validate arguments before calling here.
 
 Backends:
 - ``"aten"``: torch's own kernels (oneDNN on CPU, cuDNN on CUDA); vanilla LSTMs only.
-- ``"reference"``: :mod:`lstmkit.ops.reference` through :class:`LSTMRecurrence`; every configuration,
+- ``"reference"``: :mod:`lstmkit.ops.reference` through :func:`lstmkit.ops.recurrence.recurrence`; every configuration,
   any device.
 - ``"triton"``: fused Triton kernels (registered by ``lstmkit.ops.triton_backend`` when available).
 - ``"auto"``: on CUDA, the entry of :data:`CUDA_AUTO_TABLE` for what cuDNN can run (every entry is aten),
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.ops.recurrence import find_backend, recurrence, variant_recurrence
+from lstmkit.ops.recurrence import available_backends, get_backend, recurrence
 from lstmkit.ops.variants import EPS
 
 BACKEND_NAMES = ("auto", "aten", "reference", "triton")
@@ -72,11 +72,10 @@ def resolve_backend(backend: str, device: torch.device, *, has_proj: bool = Fals
     def why_not(name: str) -> str | None:
         if name == "aten":
             return f"aten runs vanilla LSTMs only, not {variant}" if variant else None
-        found = find_backend(name, variant=variant is not None)
-        if found is None:
+        if name not in available_backends():
             return (f"{name} is not available here" + (f" for {variant}" if variant else "")
                     + " (the triton backend needs the triton package and a CUDA device, or TRITON_INTERPRET=1)")
-        return found.unsupported(device=device, has_proj=has_proj)
+        return get_backend(name).unsupported(device=device, has_proj=has_proj, variant=variant)
 
     if backend == "auto":
         if device.type == "cuda":
@@ -263,5 +262,5 @@ def _variant_layer(backend, variant, pre, bias, args, ln, resets, rev_idx, direc
     extras = {**drawn, **{k: v.to(pre.dtype) for k, v in given.items()}}
     if resets is not None:
         extras["resets"] = resets if direction == 0 else _reverse_resets(resets, rev_idx)
-    return variant_recurrence(backend, pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight=ln_h, ln_c_weight=ln_c,
-                              ln_c_bias=ln_c_bias, **extras)
+    return recurrence(backend, pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight=ln_h, ln_c_weight=ln_c,
+                      ln_c_bias=ln_c_bias, **extras)

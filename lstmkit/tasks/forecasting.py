@@ -100,17 +100,17 @@ class ForecastTask(Task):
             raise ValueError(f"the network's {found} do not fit the data's {expected}: set model.net accordingly")
 
     def step(self, batch: Any) -> tuple[Tensor, Tensor, Tensor]:
-        x, future, y = batch
+        x, future, y, *series = batch  # a many-series datamodule adds each window's series index (B,)
         out = self.net(x, future, y if self.training else None)  # (B, horizon, outputs), scaled
         if self.hparams.loss == "quantile":
             loss = quantile_loss(out, y, self.levels)
         else:
             loss = (F.mse_loss if self.hparams.loss == "mse" else F.l1_loss)(out[..., 0], y)
-        forecast = self.datamodule.inverse_transform(out.detach())
+        forecast = self.datamodule.inverse_transform(out.detach(), *series)
         if not self.training:
             # quantile forecasts may cross; sorting restores their order without changing the loss
             self._forecasts["test" if self.trainer.testing else "val"].append(forecast.sort(dim=-1).values.cpu())
-        target = self.datamodule.inverse_transform(y)
+        target = self.datamodule.inverse_transform(y, *series)
         return loss, forecast[..., self.point_index].flatten(), target.flatten()
 
     def on_validation_epoch_start(self) -> None:
