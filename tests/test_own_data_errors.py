@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from test_own_data_forecast import long_file, predict_cfg, trained_run
+from own_data import long_file, predict_cfg, trained_run
 
 from lstmkit import predict
 from lstmkit.data.panel import PanelForecastDataModule
