@@ -1,10 +1,10 @@
 """The autograd-loop baselines of scripts/bench_lstm.py compute the same LSTM as the plain float64 loop of
-test_variants_vs_loop (outputs and gradients), so the benchmark's ratios compare like with like."""
+tests/oracles.py (outputs and gradients), so the benchmark's ratios compare like with like."""
 
 import pytest
 import torch
 from helpers import load_script
-from test_variants_vs_loop import layer_params, plain_layer
+from oracles import layer_params, plain_layer
 
 from lstmkit.nn import LSTM
 
