@@ -52,6 +52,12 @@ def prepare_run(cfg: DictConfig) -> None:
 def load_weights(model: L.LightningModule, path: str) -> None:
     """``init_from``: copy only the network's weights from a checkpoint (no optimizer, epoch or metric state)."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if model.net is None:  # sized by the data's vocabularies: take the checkpoint's, which its weights index
+        saved = checkpoint.get("hyper_parameters", {})
+        if saved.get("vocabs") is None:
+            raise ValueError(f"init_from={path!r}: {type(model).__name__} takes its network sizes from vocabularies, "
+                             "and the checkpoint stores none")
+        model.build_for(saved["vocabs"])
     prefix = "net."
     state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     if not state:
@@ -111,8 +117,8 @@ def train_once(cfg: DictConfig) -> dict[str, Any]:
     if name and value is None and cfg.get("train"):
         raise KeyError(f"optimized_metric={name!r} was not logged; logged metrics: "
                        f"{sorted([*fit_metrics, *test_metrics])}")
-    if value is not None:
-        log_hyperparameters(trainer, params, {name: value, **test_metrics})
+    if value is not None:  # params again: a network sized by the data is built in setup
+        log_hyperparameters(trainer, run_hyperparameters(cfg, model), {name: value, **test_metrics})
     return {
         "seed": seed, "optimized_metric": value, "test": test_metrics,
         "train": {k: v for k, v in fit_metrics.items() if k.startswith("train/")},

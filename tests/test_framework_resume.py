@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from test_framework_config import QUIET, compose_config
+from helpers import QUIET, compose_config
 
 from lstmkit.train import run
 
