@@ -40,7 +40,8 @@ def enabled(device: torch.device, interpreting: bool) -> bool:
 def capture(fn: Callable, static_inputs: tuple) -> tuple[Callable[[], None], tuple]:
     """Capture ``fn(*static_inputs)`` in a CUDA graph: returns its replay function and its (static) outputs."""
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    # thread_local: backward runs on autograd's device thread; other threads' CUDA calls must not void the capture
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
         outputs = fn(*static_inputs)
     return graph.replay, outputs
 
