@@ -92,6 +92,8 @@ def _read_pickle(path: Path, label: str) -> bytes:
     with path.open("rb") as file:
         head = file.read(8)
     if not zipfile.is_zipfile(path):
+        if not head:
+            raise CheckpointError(f"{label}: empty (0 bytes), as after an interrupted write or copy")
         if head.startswith(b"PK\x03\x04"):
             raise CheckpointError(f"{label}: truncated or corrupt ({path.stat().st_size} bytes): it starts like the "
                                   "zip archive torch.save writes but its end (the archive's directory) is missing, "
