@@ -38,15 +38,20 @@ from lstmkit.data.speech_csv import wav_features
 from lstmkit.data.tables import TARGET, future_times, read_table
 from lstmkit.data.text_csv import TextCSVDataModule, read_texts
 from lstmkit.data.vocab import Vocabulary
-from lstmkit.tasks.base import new_figure
+from lstmkit.tasks.base import Task, new_figure
 from lstmkit.utils.hydra import hydra_entry
 
 log = logging.getLogger(__name__)
 
 
 def load_task(ckpt_path: str, preparation: dict[str, Any]):
-    """The trained task, in eval mode on the CPU."""
-    task_class = hydra.utils.get_class(preparation["task"])
+    """The trained task, in eval mode on the CPU. Only lstmkit's own task classes are imported."""
+    name = preparation.get("task", "")
+    if not name.startswith("lstmkit.tasks."):
+        raise ValueError(f"{ckpt_path}: the checkpoint names the task {name!r}; expected a class of lstmkit.tasks")
+    task_class = hydra.utils.get_class(name)
+    if not issubclass(task_class, Task):
+        raise ValueError(f"{ckpt_path}: {name} is not an lstmkit task")
     return task_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True).eval()
 
 
