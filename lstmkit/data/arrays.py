@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
 
-from lstmkit.data.resumable import ResumableDataModule
+from lstmkit.data.resumable import InMemoryDataset, ResumableDataModule
 
 __all__ = ["ArrayDataModule", "predict_arrays"]
 
@@ -74,7 +73,7 @@ class ArrayDataModule(ResumableDataModule):
         if task == "classification":
             self.classes = sorted({str(v) for v in y_train.tolist()})
         self.arrays = {split: self._tensors(split, x, y) for split, (x, y) in parts.items()}
-        self.datasets = {split: TensorDataset(*tensors) for split, tensors in self.arrays.items()}
+        self.datasets = {split: InMemoryDataset(*tensors) for split, tensors in self.arrays.items()}
 
     def _tensors(self, split: str, x: Any, y: Any) -> tuple[Tensor, ...]:
         inputs, y = _inputs(x, f"x_{split}"), np.asarray(y)
