@@ -56,7 +56,6 @@ def test_empty_text_and_missing_columns_are_named(tmp_path):
         dm.setup()
 
 
-@pytest.mark.slow
 def test_generate_from_a_language_model_trained_on_your_text(tmp_path):
     from lstmkit import generate
 
