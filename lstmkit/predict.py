@@ -135,7 +135,7 @@ def forecast_plot(frame: pd.DataFrame, histories: list[pd.Series], input_length:
         if len(quantiles) > 1:
             axes.fill_between(ahead, part[quantiles[0]], part[quantiles[-1]], color="C0", alpha=0.25,
                               label=f"{quantiles[0][7:]}–{quantiles[-1][7:]} % interval")
-        axes.set_title(f"{key}: forecast from {ahead[0]} (steps of {freq})", fontsize="small")
+        axes.set_title(f"{key}: forecast from {part['ds'].iloc[0]} (steps of {freq})", fontsize="small")
         axes.legend(fontsize="x-small")
     figure.savefig(path, dpi=100)
 
