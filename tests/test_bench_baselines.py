@@ -1,10 +1,10 @@
 """The autograd-loop baselines of scripts/bench_lstm.py compute the same LSTM as the plain float64 loop of
-test_variants_vs_loop (outputs and gradients), so the benchmark's ratios compare like with like."""
+tests/oracles.py (outputs and gradients), so the benchmark's ratios compare like with like."""
 
 import pytest
 import torch
 from helpers import load_script
-from test_variants_vs_loop import layer_params, plain_layer
+from oracles import layer_params, plain_layer
 
 from lstmkit.nn import LSTM
 
@@ -58,10 +58,7 @@ def test_cuda_graphs_needs_cuda(capsys):
 def test_lengths_benchmark_contenders_agree():
     """scripts/bench_lengths.py times like with like: every contender gives torch's packed output on the valid steps
     (the padded floor on the first row's steps too: rows do not interact)."""
-    spec = importlib.util.spec_from_file_location("bench_lengths", Path(__file__).parents[1] / "scripts" /
-                                                  "bench_lengths.py")
-    lengths_bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lengths_bench)
+    lengths_bench = load_script("bench_lengths")
     calls, x, _, lengths = lengths_bench.contenders(5, 16, 6, ["aten", "reference"])
     assert 2 <= int(lengths.min()) and int(lengths.max()) <= 16
     valid = (torch.arange(16).unsqueeze(1) < lengths).unsqueeze(-1)

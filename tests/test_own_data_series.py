@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_framework_config import QUIET, compose_config
+from helpers import QUIET, compose_config
 
 from lstmkit import predict
 from lstmkit.data.series_csv import SeriesCSVDataModule

@@ -9,14 +9,14 @@ import types
 
 import pytest
 import torch
-from test_triton_vs_reference import _err, _inputs
+from triton_cases import relative_error, vanilla_inputs
 
 from lstmkit.ops import available_backends, recurrence
 
 pytestmark = pytest.mark.skipif("triton" not in available_backends(), reason="triton backend not registered")
 
 if "triton" in available_backends():
-    from lstmkit.kernels import launch
+    from lstmkit.kernels import launch, persistent_launch
 
     from lstmkit.ops import triton_backend
 
@@ -37,18 +37,18 @@ def _poison_and_ieee(monkeypatch):
 def test_one_step_mode_vs_reference(case, dtype):
     """H not a multiple of the 16-unit block (padding units and K), two batch blocks (B=17), lengths."""
     steps, batch, hidden, lengths = case
-    primals, _, lens = _inputs(steps, batch, hidden, seed=steps * batch + hidden, lengths=lengths)
+    primals, _, lens = vanilla_inputs(steps, batch, hidden, seed=steps * batch + hidden, lengths=lengths)
     exact = recurrence("reference", *primals, None, lens)
-    got = launch.persistent_forward(*(p.to(DEVICE, dtype) for p in primals), lens, one_step=True)
+    got = persistent_launch.persistent_forward(*(p.to(DEVICE, dtype) for p in primals), lens, one_step=True)
     ref_gates_cells = launch.lstm_forward(*(p.to(DEVICE) for p in primals), lens, strategy="step")[3:]
     tol = 1e-4 if dtype == torch.float32 else 2e-2
     for name, a, b in zip(("y", "h_n", "c_n", "gates", "cells"), got, (*exact, *ref_gates_cells)):
         assert a.dtype == dtype, name
-        assert _err(a, b) <= tol, (name, _err(a, b))
+        assert relative_error(a, b) <= tol, (name, relative_error(a, b))
 
 
 def test_refused_under_the_interpreter_and_for_variants(monkeypatch):
-    primals, _, _ = _inputs(3, 2, 16, seed=1)
+    primals, _, _ = vanilla_inputs(3, 2, 16, seed=1)
     args = [p.to(DEVICE, torch.float32) for p in primals]
     if launch.interpreting():
         with pytest.raises(ValueError, match="strategy='persistent' cannot run this call: TRITON_INTERPRET=1"):
@@ -63,7 +63,7 @@ def test_refused_when_programs_cannot_all_be_resident(monkeypatch):
     monkeypatch.setattr(launch, "interpreting", lambda: False)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(
         multi_processor_count=4))
-    primals, _, _ = _inputs(2, 20, 48, seed=2)
+    primals, _, _ = vanilla_inputs(2, 20, 48, seed=2)
     with pytest.raises(ValueError, match=r"6 programs \(batch blocks x hidden blocks\) must be resident at once, "
                                          r"more than this GPU's 4 SMs"):
         launch.lstm_forward(*(p.to(DEVICE, torch.float32) for p in primals), strategy="persistent")
