@@ -34,7 +34,6 @@ import triton
 
 from . import graphs
 from . import steps as steps_mod
-from .persistent import lstm_fwd_persistent_kernel
 from .sequence import lstm_bwd_sequence_kernel, lstm_fwd_sequence_kernel
 
 STRATEGIES = ("auto", "step", "sequence", "persistent")
@@ -165,13 +164,13 @@ def dot_options(dtype: torch.dtype) -> dict:
     return {"INTERPRET_BF16": dtype == torch.bfloat16 and interpreting(), "PRECISION": "tf32" if tf32 else "tf32x3"}
 
 
-def _alloc(*shape, dtype, device) -> torch.Tensor:
+def alloc(*shape, dtype, device) -> torch.Tensor:
     if POISON_OUTPUTS:
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, device=device)
 
 
-def _lengths_arg(lengths: torch.Tensor | None, device) -> tuple[torch.Tensor, bool]:
+def lengths_arg(lengths: torch.Tensor | None, device) -> tuple[torch.Tensor, bool]:
     if lengths is None:
         return torch.empty(1, dtype=torch.int32, device=device), False
     return lengths.to(device=device, dtype=torch.int32).contiguous(), True
@@ -185,7 +184,7 @@ class Refusal(ValueError):
 INDEX_LIMIT = 2**31  # the sequence kernels index whole (T, B, ·) tensors with int32 offsets
 
 
-def _check_index_range(*tensors: torch.Tensor) -> None:
+def check_index_range(*tensors: torch.Tensor) -> None:
     for x in tensors:
         if x.numel() >= INDEX_LIMIT:
             raise Refusal(f"a tensor of {x.numel()} elements exceeds the sequence kernel's int32 indexing")
@@ -205,66 +204,12 @@ def shared_memory(kernel, grid, args: tuple, kwargs: dict, device: torch.device)
 
 def _launch_sequence_kernel(kernel, grid, args: tuple, kwargs: dict, device: torch.device, *big: torch.Tensor) -> None:
     """Launch a sequence kernel, or raise :class:`Refusal` if it cannot run here."""
-    _check_index_range(*big)
+    check_index_range(*big)
     needed = shared_memory(kernel, grid, args, kwargs, device)
     if needed is not None and needed[0] > needed[1]:
         raise Refusal(f"the sequence kernel needs {needed[0]} bytes of shared memory per block, more than this GPU's "
                       f"{needed[1]} (shared_memory_per_block_optin)")
     kernel[grid](*args, **kwargs)
-
-
-PERSISTENT_BLOCK_H = 16  # hidden units per program: the MMA's M is 4 × 16 = 64, wgmma's minimum
-PERSISTENT_BLOCK_B = 16  # batch rows per program: the MMA's N
-
-
-def persistent_config(hidden: int) -> KernelConfig:
-    """Tiles of the persistent kernel (``block_k``: H padded to a power of two, the MMA's K); one warpgroup."""
-    return KernelConfig(PERSISTENT_BLOCK_B, PERSISTENT_BLOCK_H, max(16, triton.next_power_of_2(hidden)), 4)
-
-
-def _check_resident(kernel, grid, args: tuple, kwargs: dict, device: torch.device) -> None:
-    """The persistent kernel spins until the other programs of its batch block finish a step: all of them must be
-    resident at once (one per SM), else it would never end; raises :class:`Refusal` when that is not assured."""
-    if interpreting():
-        raise Refusal("TRITON_INTERPRET=1 runs programs one after another, so the spin-wait between them would "
-                      "never end (launch.persistent_forward(..., one_step=True) runs its per-step body instead)")
-    programs = grid[0] * grid[1]
-    sms = torch.cuda.get_device_properties(device).multi_processor_count
-    if programs > sms:
-        raise Refusal(f"{programs} programs (batch blocks x hidden blocks) must be resident at once, more than this "
-                      f"GPU's {sms} SMs")
-    needed = shared_memory(kernel, grid, args, kwargs, device)
-    if needed is not None and needed[0] > needed[1]:
-        raise Refusal(f"the persistent kernel needs {needed[0]} bytes of shared memory per block, more than this "
-                      f"GPU's {needed[1]} (shared_memory_per_block_optin)")
-
-
-def persistent_forward(pre, w_hh, h0, c0, lengths=None, *, one_step: bool = False) -> tuple[torch.Tensor, ...]:
-    """The persistent kernel (:mod:`.persistent`, vanilla LSTM): ``lstm_forward``'s outputs. ``one_step`` launches
-    its per-step body once per step instead (no waiting between programs: runs under TRITON_INTERPRET=1)."""
-    steps, batch, four_h = pre.shape
-    hidden = four_h // 4
-    dtype, device = pre.dtype, pre.device
-    cfg = persistent_config(hidden)
-    lens, has_lengths = _lengths_arg(lengths, device)
-    hs = _alloc(steps + 1, batch, hidden, dtype=dtype, device=device)  # h0, then y_0 .. y_{T-1}
-    hs[0] = h0
-    gates = _alloc(steps, batch, four_h, dtype=dtype, device=device)
-    cells = _alloc(steps, batch, hidden, dtype=dtype, device=device)
-    h_state, c_state = h0.to(dtype, copy=True).contiguous(), c0.to(torch.float32, copy=True).contiguous()
-    grid = (triton.cdiv(batch, cfg.block_b), triton.cdiv(hidden, cfg.block_h))
-    count = torch.zeros(grid[0], dtype=torch.int32, device=device)
-    kwargs = dict(H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h, BLOCK_K=cfg.block_k,
-                  num_warps=cfg.num_warps, PERSISTENT=not one_step, **dot_options(dtype))
-    args = (pre.contiguous(), w_hh.contiguous(), hs, gates, cells, h_state, c_state, lens, count)
-    if one_step:
-        for t in range(steps):
-            lstm_fwd_persistent_kernel[grid](*args, t, steps, batch, **kwargs)
-    else:
-        _check_index_range(pre)
-        _check_resident(lstm_fwd_persistent_kernel, grid, (*args, 0, steps, batch), kwargs, device)
-        lstm_fwd_persistent_kernel[grid](*args, 0, steps, batch, **kwargs)
-    return hs[1:], h_state, c_state.to(dtype), gates, cells
 
 
 def row_config(hidden: int) -> KernelConfig:
@@ -331,23 +276,25 @@ def lstm_forward(
     dtype, device = pre.dtype, pre.device
     chosen = _pick(strategy, hidden, dtype, device, False, variant.layer_norm)
     pre, w_hh, h0, c0 = pre.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous()
-    lens, has_lengths = _lengths_arg(lengths, device)
+    lens, has_lengths = lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(pre)
     if chosen == "persistent":
         if any(flags.values()):
             raise ValueError("strategy='persistent' runs the vanilla LSTM only, not "
                              f"{[k for k, v in flags.items() if v]}; use 'step', 'sequence' or 'auto'")
+        from .persistent_launch import persistent_forward  # it builds on this module's helpers
+
         try:
             return persistent_forward(pre, w_hh, h0, c0, lengths)
         except Refusal as why:
             _refused(strategy, why)
     if chosen == "sequence":
         cfg = kernel_config("sequence", batch, hidden, dtype, variant.layer_norm)
-        y = _alloc(steps, batch, hidden, dtype=dtype, device=device)
-        gates = _alloc(steps, batch, four_h, dtype=dtype, device=device)
-        cells = _alloc(steps, batch, hidden, dtype=dtype, device=device)
-        h_n = _alloc(batch, hidden, dtype=dtype, device=device)
-        c_n = _alloc(batch, hidden, dtype=dtype, device=device)
+        y = alloc(steps, batch, hidden, dtype=dtype, device=device)
+        gates = alloc(steps, batch, four_h, dtype=dtype, device=device)
+        cells = alloc(steps, batch, hidden, dtype=dtype, device=device)
+        h_n = alloc(batch, hidden, dtype=dtype, device=device)
+        c_n = alloc(batch, hidden, dtype=dtype, device=device)
         kwargs = dict(**ptrs, T=steps, B=batch, H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b,
                       BLOCK_H=cfg.block_h, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype),
                       **flags)
@@ -403,18 +350,18 @@ def lstm_variant_backward(
     chosen = _pick(strategy, hidden, dtype, device, True, variant.layer_norm)
     grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0 = (
         x.contiguous() for x in (grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0))
-    lens, has_lengths = _lengths_arg(lengths, device)
+    lens, has_lengths = lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(gates)
     dummy = ptrs["keep_ptr"].new_empty(1)
     r_hat = r_hat.float().contiguous() if flags["LN_H"] else dummy.float()
     r_rstd = r_rstd.float().contiguous() if flags["LN_H"] else dummy.float()
     if chosen == "sequence":
         cfg = kernel_config("sequence", batch, hidden, dtype, variant.layer_norm)
-        d_pre = _alloc(steps, batch, four_h, dtype=dtype, device=device)
-        d_r = _alloc(steps, batch, four_h, dtype=dtype, device=device) if flags["LN_H"] else d_pre
-        d_c_out = _alloc(steps, batch, hidden, dtype=dtype, device=device) if flags["LN_C"] else None
-        d_h0 = _alloc(batch, hidden, dtype=dtype, device=device)
-        d_c0 = _alloc(batch, hidden, dtype=dtype, device=device)
+        d_pre = alloc(steps, batch, four_h, dtype=dtype, device=device)
+        d_r = alloc(steps, batch, four_h, dtype=dtype, device=device) if flags["LN_H"] else d_pre
+        d_c_out = alloc(steps, batch, hidden, dtype=dtype, device=device) if flags["LN_C"] else None
+        d_h0 = alloc(batch, hidden, dtype=dtype, device=device)
+        d_c0 = alloc(batch, hidden, dtype=dtype, device=device)
         kwargs = dict(ln_h_ptr=ptrs["ln_h_ptr"], r_hat_ptr=r_hat, r_rstd_ptr=r_rstd, d_r_ptr=d_r,
                       ln_c_w_ptr=ptrs["ln_c_w_ptr"], ln_c_b_ptr=ptrs["ln_c_b_ptr"],
                       d_c_out_ptr=dummy if d_c_out is None else d_c_out, z_c_ptr=ptrs["z_c_ptr"],

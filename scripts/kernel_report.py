@@ -47,7 +47,7 @@ os.environ["TRITON_INTERPRET"] = "0"  # AOT compilation needs real @triton.jit f
 
 import torch  # noqa: E402
 import triton  # noqa: E402
-from lstmkit.kernels import launch, persistent, rows, sequence, step  # noqa: E402
+from lstmkit.kernels import launch, persistent, persistent_launch, rows, sequence, step  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
@@ -115,7 +115,7 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
     out = []
     for strategy in ("step", "sequence", "persistent"):
         for name, fn_name, flags in _kernels(strategy, variant, hidden, dtype, arch, full):
-            cfg = (launch.row_config(hidden) if "_row" in fn_name else launch.persistent_config(hidden)
+            cfg = (launch.row_config(hidden) if "_row" in fn_name else persistent_launch.persistent_config(hidden)
                    if strategy == "persistent" else launch.kernel_config(strategy, batch, hidden, dtype, layer_norm))
             blocks = dict(BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h)
             if strategy != "sequence" and "_row" not in fn_name:

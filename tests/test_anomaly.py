@@ -2,6 +2,9 @@
 hand (robust z-scores, the windowed median), F1 and PR-AUC against hand counts, and the whole detector on a
 synthetic series whose injected anomalies are obvious."""
 
+import runpy
+from pathlib import Path
+
 import numpy as np
 import pytest
 import statsmodels.api as sm
@@ -118,14 +121,16 @@ def test_robust_z_scores_match_numpy_by_hand():
     rng = np.random.default_rng(0)
     series = rng.standard_t(3, 200).cumsum()  # heavy-tailed steps: MAD and std differ
     window = 30
-    z, cleaned = robust_online_scores(series, np.arange(1, 200), naive, window=window, clean_at=np.inf)
+    z, spread, cleaned = robust_online_scores(series, np.arange(1, 200), naive, window=window, clean_at=np.inf)
     errors = np.diff(series)  # naive one-step errors of rows 1..199
-    expected = np.full(199, np.nan)
+    expected, expected_spread = np.full(199, np.nan), np.full(199, np.nan)
     for j in range(window, 199):
         past = errors[j - window : j]
         centre = np.median(past)
-        expected[j] = abs(errors[j] - centre) / (NORMAL_MAD * np.median(np.abs(past - centre)))
+        expected_spread[j] = NORMAL_MAD * np.median(np.abs(past - centre))
+        expected[j] = abs(errors[j] - centre) / expected_spread[j]
     np.testing.assert_allclose(z, expected, rtol=1e-12)
+    np.testing.assert_allclose(spread, expected_spread, rtol=1e-12)
     np.testing.assert_array_equal(cleaned, series)  # clean_at=inf replaces nothing
 
 
@@ -135,8 +140,8 @@ def test_extreme_points_are_replaced_and_kept_out_of_the_spread():
     spiked = series.copy()
     spiked[80] += 30.0
     rows = np.arange(1, 120)
-    z, cleaned = robust_online_scores(spiked, rows, naive, window=40, clean_at=5.0)
-    plain, _ = robust_online_scores(spiked, rows, naive, window=40, clean_at=np.inf)
+    z, _, cleaned = robust_online_scores(spiked, rows, naive, window=40, clean_at=5.0)
+    plain, _, _ = robust_online_scores(spiked, rows, naive, window=40, clean_at=np.inf)
     steps = np.diff(series)  # steps[k]: the naive error of row k + 1
     # replaced by its forecast plus the median of the 40 errors accepted before it (rows 40..79)
     assert cleaned[80] == pytest.approx(series[79] + np.median(steps[39:79]))
@@ -145,7 +150,7 @@ def test_extreme_points_are_replaced_and_kept_out_of_the_spread():
     assert z[80] < 4 < plain[80]  # its successor: forecast from the replaced value, not from the spike
 def test_a_change_longer_than_max_run_becomes_the_new_normal():
     series = np.concatenate([np.tile([0.0, 1.0], 30), np.full(10, 50.0), np.tile([50.0, 51.0], 10)])
-    z, cleaned = robust_online_scores(series, np.arange(1, len(series)), naive, window=20, clean_at=5.0, max_run=3)
+    z, _, cleaned = robust_online_scores(series, np.arange(1, len(series)), naive, window=20, clean_at=5.0, max_run=3)
     shift = np.arange(60, 70)  # the first 10 points at the new level
     assert (z[shift[:4] - 1] > 5).all()  # replaced three times, then the 4th is accepted though still extreme
     np.testing.assert_array_equal(cleaned[60:63], 1.0 + np.median(np.tile([1.0, -1.0], 10)))  # last level + 0
@@ -186,7 +191,7 @@ def test_detector_finds_obvious_injected_anomalies_and_a_better_forecaster_score
 
     results = {}
     for name, forecast in {"oracle": oracle, "naive": naive}.items():
-        z, _ = robust_online_scores(injected.values, rows, forecast, window=52, clean_at=4.0, max_run=10)
+        z, _, _ = robust_online_scores(injected.values, rows, forecast, window=52, clean_at=4.0, max_run=10)
         score = smoothed_score(z)
         threshold = calibrate_threshold(score[val], labels[val])
         results[name] = {**detection_scores(score[test] >= threshold, labels[test]),
@@ -197,3 +202,23 @@ def test_detector_finds_obvious_injected_anomalies_and_a_better_forecaster_score
                 assert np.isin(np.arange(anomaly.start, anomaly.start + anomaly.length), flagged).any(), anomaly
     assert results["oracle"]["f1"] > 0.8 and results["oracle"]["pr_auc"] > 0.8
     assert results["oracle"]["pr_auc"] > results["naive"]["pr_auc"]
+
+
+def test_repeats_table_gives_per_seed_rows_and_mean_sd_by_hand():
+    module = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "repeats_table.py"))
+    runs = [
+        {"seed": 1, "test": {"test/f1": 0.5, "test/pr_auc": 0.6, "test/naive/f1": 0.4, "test/naive/pr_auc": 0.3,
+                             "test/sarimax/mae": 1.0}},
+        {"seed": 2, "test": {"test/f1": 0.7, "test/pr_auc": 0.8, "test/naive/f1": 0.2, "test/naive/pr_auc": 0.5,
+                             "test/sarimax/mae": 2.0}},
+    ]
+    rows = module["repeats_table"]({"repeats": runs}, ["f1", "pr_auc"])
+    assert rows[:4] == [["1", "lstm", "0.500", "0.600"], ["1", "naive", "0.400", "0.300"],
+                        ["2", "lstm", "0.700", "0.800"], ["2", "naive", "0.200", "0.500"]]
+    sd = np.std([0.5, 0.7], ddof=1)  # sample sd; the same for every column here
+    assert rows[4] == ["mean ± sd (2 seeds)", "lstm", f"0.600 ± {sd:.3f}", f"0.700 ± {sd:.3f}"]
+    assert rows[5] == ["mean ± sd (2 seeds)", "naive", f"0.300 ± {sd:.3f}", f"0.400 ± {sd:.3f}"]
+    with pytest.raises(ValueError, match="no 'repeats' list"):
+        module["repeats_table"]({"test": {}}, ["f1"])
+    with pytest.raises(KeyError, match="lstm: metrics \\['recall'\\] not logged"):
+        module["repeats_table"]({"repeats": runs}, ["f1", "recall"])

@@ -4,6 +4,7 @@ built in tmp_path, results checked against pandas/numpy computed here."""
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -14,12 +15,39 @@ from lstmkit import predict
 from lstmkit.data.panel import PanelForecastDataModule, season_of
 
 
-def test_train_then_predict_past_the_end(tmp_path, caplog):
+class Collect(logging.Handler):
+    """Keeps the messages of the records it handles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def panel_run(tmp_path_factory):
+    """One short training on a 3-series file with a covariate, calendar features, a missing timestamp and a
+    missing value in series ``b``: (folder, file, frame, metrics.json, the log text)."""
+    tmp_path = tmp_path_factory.mktemp("panel")
     file, frame = long_file(tmp_path)
-    with caplog.at_level(logging.INFO, logger="lstmkit.data"):
-        out, metrics = trained_run(tmp_path, file, ["data.past_covariates=[promo]", "data.calendar=[month]"])
-    assert "series 'b': 1 missing timestamp(s) inserted" in caplog.text
-    assert "series 'b': {'y': 2, 'promo': 1} missing value(s) filled (interpolate)" in caplog.text  # NaN and gap
+    logger, handler = logging.getLogger("lstmkit.data"), Collect()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        _, metrics = trained_run(tmp_path, file, ["data.past_covariates=[promo]", "data.calendar=[month]"])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return tmp_path, file, frame, metrics, "\n".join(handler.messages)
+
+
+def test_train_then_predict_past_the_end(panel_run):
+    tmp_path, file, frame, metrics, log = panel_run
+    assert "series 'b': 1 missing timestamp(s) inserted" in log
+    assert "series 'b': {'y': 2, 'promo': 1} missing value(s) filled (interpolate)" in log  # the NaN and the gap
     test = metrics["test"]
     for key in "abc":
         for model in ("lstm", "naive", "seasonal_naive"):
@@ -37,11 +65,9 @@ def test_train_then_predict_past_the_end(tmp_path, caplog):
     assert (tmp_path / "forecast.png").stat().st_size > 0
 
 
-def test_per_series_naive_metrics_match_a_hand_computation(tmp_path):
-    file, _ = long_file(tmp_path, gap=False)
-    _, metrics = trained_run(tmp_path, file)
-    frame = pd.read_csv(file)
-    for key in "abc":
+def test_per_series_naive_metrics_match_a_hand_computation(panel_run):
+    _, _, frame, metrics, _ = panel_run
+    for key in "ac":  # the series without gaps
         y = frame.loc[frame.unique_id == key, "y"].to_numpy()
         origins = np.arange(len(y) - 6, len(y) - 3 + 1)  # test steps: the last 6; windows of 3 inside them
         errors = np.abs(y[origins[:, None] + np.arange(3)] - y[origins - 1, None])
@@ -49,6 +75,28 @@ def test_per_series_naive_metrics_match_a_hand_computation(tmp_path):
         train = y[: len(y) - 12]
         scale = np.abs(train[12:] - train[:-12]).mean()
         assert metrics["test"][f"test/series/{key}/naive/mase"] == pytest.approx(errors.mean() / scale, rel=1e-6)
+
+
+def test_predict_refuses_data_that_does_not_match(panel_run):
+    tmp_path, _, frame, metrics, _ = panel_run
+    ckpt = metrics["best_checkpoint"]
+    weekly = np.concatenate([pd.date_range("2015-01-05", periods=int((frame.unique_id == k).sum()), freq="W-MON")
+                             for k in "abc"])
+    cases = {
+        "no_promo.csv": (frame.drop(columns="promo"), KeyError, r"column\(s\) \['promo'\] not found"),
+        "new_series.csv": (frame.replace({"unique_id": {"c": "z"}}), ValueError,
+                           r"series \['z'\] were not in the training file; the model knows \['a', 'b', 'c'\]"),
+        "weekly.csv": (frame.assign(ds=weekly), ValueError,
+                       r"the series have frequency 'W-MON', the model was trained on 'MS'"),
+        "short.csv": (frame.groupby("unique_id").tail(4), ValueError,
+                      r"series 'a' has 4 time steps; the model reads the last input_length = 6"),
+    }
+    for name, (bad, error, message) in cases.items():
+        bad.to_csv(tmp_path / name, index=False)
+        with pytest.raises(error, match=message):
+            predict.run(predict_cfg(tmp_path, ckpt, tmp_path / name))
+    with pytest.raises(FileNotFoundError, match=re.escape("ckpt_path: no checkpoint file at")):
+        predict.run(predict_cfg(tmp_path, tmp_path / "none.ckpt", tmp_path / "short.csv"))
 
 
 def test_scalers_are_fitted_per_series_on_its_training_steps(tmp_path):

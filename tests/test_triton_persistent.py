@@ -16,7 +16,7 @@ from lstmkit.ops import available_backends, recurrence
 pytestmark = pytest.mark.skipif("triton" not in available_backends(), reason="triton backend not registered")
 
 if "triton" in available_backends():
-    from lstmkit.kernels import launch
+    from lstmkit.kernels import launch, persistent_launch
 
     from lstmkit.ops import triton_backend
 
@@ -39,7 +39,7 @@ def test_one_step_mode_vs_reference(case, dtype):
     steps, batch, hidden, lengths = case
     primals, _, lens = vanilla_inputs(steps, batch, hidden, seed=steps * batch + hidden, lengths=lengths)
     exact = recurrence("reference", *primals, None, lens)
-    got = launch.persistent_forward(*(p.to(DEVICE, dtype) for p in primals), lens, one_step=True)
+    got = persistent_launch.persistent_forward(*(p.to(DEVICE, dtype) for p in primals), lens, one_step=True)
     ref_gates_cells = launch.lstm_forward(*(p.to(DEVICE) for p in primals), lens, strategy="step")[3:]
     tol = 1e-4 if dtype == torch.float32 else 2e-2
     for name, a, b in zip(("y", "h_n", "c_n", "gates", "cells"), got, (*exact, *ref_gates_cells)):

@@ -214,7 +214,7 @@ def test_cell_variant_matches_plain_loop():
 
 def test_aten_refuses_variants():
     with pytest.raises(ValueError, match=r"backend='aten' cannot run this configuration: aten runs vanilla LSTMs "
-                                         r"only, not layer_norm=True"):
+                                         r"only, not layer_norm"):
         LSTM(3, 4, layer_norm=True, backend="aten")(torch.randn(2, 1, 3))
     with pytest.raises(ValueError, match=r"not resets"):
         LSTM(3, 4, backend="aten")(torch.randn(2, 1, 3), resets=torch.zeros(2, 1, dtype=torch.bool))

@@ -28,9 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-from scipy.stats import median_abs_deviation
-from sklearn.metrics import average_precision_score, precision_recall_curve, precision_recall_fscore_support
 
 __all__ = [
     "Anomaly",
@@ -135,6 +132,8 @@ def calibrate_threshold(scores, labels=None, method: str = "f1", quantile: float
         raise ValueError(f"method must be 'f1' or 'quantile', got {method!r}")
     if labels is None or not np.any(labels):
         raise ValueError("method='f1' needs validation labels with at least one anomaly; else use method='quantile'")
+    from sklearn.metrics import precision_recall_curve  # imported when scoring, not with the data module
+
     precision, recall, thresholds = precision_recall_curve(np.asarray(labels).reshape(-1), scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     return float(thresholds[np.argmax(f1)])
@@ -142,6 +141,8 @@ def calibrate_threshold(scores, labels=None, method: str = "f1", quantile: float
 
 def detection_scores(flags, labels) -> dict[str, float]:
     """Point-wise ``precision``, ``recall`` and ``f1`` of boolean ``flags`` against ``labels`` (0 when undefined)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     precision, recall, f1, _ = precision_recall_fscore_support(
         np.asarray(labels, dtype=bool).reshape(-1),
         np.asarray(flags, dtype=bool).reshape(-1),
@@ -162,12 +163,14 @@ def pr_auc(scores, labels) -> float:
         raise ValueError(f"scores: expected finite values, got {np.count_nonzero(~np.isfinite(scores))} NaN/inf")
     if not labels.any():
         raise ValueError("labels: need at least one anomaly for a precision-recall curve")
+    from sklearn.metrics import average_precision_score  # imported when scoring, not with the data module
+
     return float(average_precision_score(labels, scores))
 
 
 def robust_online_scores(
     series, rows, forecast: OneStepForecast, window: int = 52, clean_at: float = 4.0, max_run: int = 10
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One online pass over ``rows`` (ascending positions): robust z-scores of the one-step forecast errors.
 
     Row ``t`` is forecast by ``forecast(cleaned[None], t)`` from a cleaned copy of ``series``; its error ``e`` is
@@ -180,28 +183,31 @@ def robust_online_scores(
     threshold is then applied to them (which is what makes a precision-recall curve of them meaningful).
 
     The first ``window`` rows only fill the spread (their z is NaN): pass clean rows there (the last training
-    rows). Returns ``z (len(rows),)`` float64 and the cleaned series ``(T,)``.
+    rows). Returns ``z (len(rows),)`` and the ``spread (len(rows),)`` it was scaled by (NaN in the first window),
+    float64, and the cleaned series ``(T,)``.
     """
+    from scipy.stats import median_abs_deviation  # imported when scoring, not with the data module
+
     series = np.asarray(series, dtype=np.float64)
     rows = np.asarray(rows)
     if len(rows) <= window:
         raise ValueError(f"rows: need more than window={window} rows (the first fill the spread), got {len(rows)}")
     cleaned = series.copy()
     accepted = np.empty(window)  # ring buffer of the last `window` accepted errors
-    z = np.full(len(rows), np.nan)
+    z, spreads = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
     seen, run = 0, 0
     for j, t in enumerate(rows):
         predicted = float(np.asarray(forecast(cleaned[None], int(t)), dtype=np.float64)[0])
         error = series[t] - predicted
         if seen >= window:
             centre = np.median(accepted)
-            spread = median_abs_deviation(accepted, scale="normal")
-            z[j] = abs(error - centre) / max(spread, np.finfo(np.float64).tiny)
+            spreads[j] = median_abs_deviation(accepted, scale="normal")
+            z[j] = abs(error - centre) / max(spreads[j], np.finfo(np.float64).tiny)
             if z[j] >= clean_at and run < max_run:
                 cleaned[t], run = predicted + centre, run + 1
                 continue
         accepted[seen % window], seen, run = error, seen + 1, 0
-    return z, cleaned
+    return z, spreads, cleaned
 
 
 def smoothed_score(z, width: int = 5, gain: float = 2.0) -> np.ndarray:
@@ -212,6 +218,8 @@ def smoothed_score(z, width: int = 5, gain: float = 2.0) -> np.ndarray:
     """
     if width < 1 or width % 2 == 0:
         raise ValueError(f"width: expected an odd number >= 1, got {width}")
+    import pandas as pd  # imported when scoring, not with the data module
+
     z = np.asarray(z, dtype=np.float64)
     local = pd.Series(z).rolling(width, center=True, min_periods=1).median().to_numpy()
     return np.where(np.isnan(z), np.nan, np.fmax(z, gain * local))

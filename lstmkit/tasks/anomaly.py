@@ -97,7 +97,7 @@ class ForecastAnomalyTask(ForecastTask):
         was_training, results = self.training, {}
         self.eval()
         for name, forecast in detectors.items():
-            z, _ = robust_online_scores(series, rows, forecast, hp.spread_window, hp.clean_at, hp.max_run)
+            z, spread, _ = robust_online_scores(series, rows, forecast, hp.spread_window, hp.clean_at, hp.max_run)
             score = smoothed_score(z, hp.smooth_width, hp.smooth_gain)[hp.spread_window :]
             val_score, test_score = score[: len(val_rows)], score[len(val_rows) :]
             threshold = calibrate_threshold(val_score, labels[val_rows], hp.threshold_method, hp.threshold_quantile)
@@ -106,6 +106,8 @@ class ForecastAnomalyTask(ForecastTask):
                 **detection_scores(test_flags, labels[test_rows]),
                 "pr_auc": pr_auc(test_score, labels[test_rows]),
                 "event_recall": _event_recall(dm.injected, test_rows, test_flags),
+                **_recall_by_kind(dm.injected, test_rows, test_flags),
+                "spread": float(np.median(spread[-len(test_rows) :])),
                 "threshold": threshold,
             }
             if name == "lstm":
@@ -156,3 +158,14 @@ def _event_recall(anomalies, rows: np.ndarray, flags: np.ndarray) -> float:
     events = [a for a in anomalies if rows[0] <= a.start <= rows[-1]]
     hits = [any(r in flagged for r in range(a.start, a.start + a.length)) for a in events]
     return float(np.mean(hits)) if hits else float("nan")
+
+
+def _recall_by_kind(anomalies, rows: np.ndarray, flags: np.ndarray) -> dict[str, float]:
+    """``recall_<kind>``: share of the labelled points of each kind of injected anomaly inside ``rows`` flagged."""
+    flagged = set(rows[flags].tolist())
+    points: dict[str, list[bool]] = {}
+    for a in anomalies:
+        for r in range(a.start, a.start + a.length):
+            if rows[0] <= r <= rows[-1]:
+                points.setdefault(a.kind, []).append(r in flagged)
+    return {f"recall_{kind}": float(np.mean(hits)) for kind, hits in sorted(points.items())}
