@@ -110,14 +110,12 @@ class ArrayDataModule(ResumableDataModule):
 def predict_arrays(task, x, batch_size: int = 256) -> np.ndarray:
     """A trained task on new inputs ``x (N, T[, F])``: class probabilities ``(N, C)`` for a classification task,
     forecasts ``(N, H)`` (``(N, H, Q)`` for quantile models) for a :class:`~lstmkit.tasks.forecasting.ForecastTask`."""
-    from lstmkit.tasks.forecasting import ForecastTask
-
     inputs, outputs = _inputs(x, "x"), []
     task.eval()
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             batch = inputs[start : start + batch_size].to(task.device)
-            if isinstance(task, ForecastTask):
+            if hasattr(task.net, "horizon"):  # a forecaster (duck-typed: data must not import tasks, DESIGN §1)
                 out = task.net(batch, batch.new_zeros(len(batch), task.net.horizon, 0))  # (B, H, outputs)
                 outputs.append(out[..., 0] if out.shape[-1] == 1 else out)
             else:
