@@ -29,6 +29,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from lstmkit.data.prepared import PreparedDataModule
 from lstmkit.nn import convert
 from lstmkit.utils.hydra import hydra_entry, instantiate
 
@@ -146,11 +147,13 @@ def _scalers(datamodule) -> dict[str, dict[str, Any]]:
 def forecast_inference(task, datamodule, batch) -> Inference:
     x, future, _ = batch
     net = task.net
-    fields = {"series": datamodule.series, "feature_order": [datamodule.target, *datamodule.past_covariates],
-              "future_columns": datamodule.future_columns, "input_length": datamodule.input_length,
-              "horizon": datamodule.horizon, "values_per_step": net.outputs, "scalers": _scalers(datamodule),
-              "quantiles": list(task.hparams.quantiles) if task.hparams.loss == "quantile" else None,
-              "relative": net.relative, "strategy": net.strategy}
+    fields = {"horizon": net.horizon, "values_per_step": net.outputs, "strategy": net.strategy,
+              "relative": net.relative,
+              "quantiles": list(task.hparams.quantiles) if task.hparams.loss == "quantile" else None}
+    if hasattr(datamodule, "pipeline"):  # a built-in series (ForecastDataModule); files carry a "preparation"
+        fields |= {"series": datamodule.series, "feature_order": [datamodule.target, *datamodule.past_covariates],
+                   "future_columns": datamodule.future_columns, "input_length": datamodule.input_length,
+                   "scalers": _scalers(datamodule)}
     with_future = {"future": future} if net.future_size else {}
     dims = {"x": {0: "batch", 1: "time"}, "future": {0: "batch"}}
     if net.strategy == "direct" and not net.relative:
@@ -202,8 +205,10 @@ def inference(task, datamodule, batch) -> Inference:
         if isinstance(task, task_class):
             found = build(task, datamodule, batch)
             found.network.eval()
-            vocabs = (task.hparams.get("vocabs") or {})
+            vocabs = task.hparams.get("vocabs") or {}
             found.sidecar = {"vocabularies": vocabs, **found.sidecar} if vocabs else found.sidecar
+            if isinstance(datamodule, PreparedDataModule):  # a model trained on files: its fitted preparation
+                found.sidecar["preparation"] = datamodule.preparation()
             return found
     raise ValueError(f"ckpt_path: {type(task).__name__} has no export (exported: forecasting, language models, "
                      "classification, tagging, speech recognition; a seq2seq decoder's beam search is a loop over "
@@ -211,9 +216,22 @@ def inference(task, datamodule, batch) -> Inference:
 
 
 def _dynamic_shapes(found: Inference) -> tuple:
-    dims: dict[str, torch.export.Dim] = {}
-    return tuple({axis: dims.setdefault(name, torch.export.Dim(name)) for axis, name in found.dims[key].items()}
-                 for key in found.inputs)
+    """``Dim.AUTO`` on every dynamic axis: export infers the relations (the batch of ``x`` is that of ``h0``) and
+    the ranges a network's own arithmetic needs (a CNN's window, a frame stride); :func:`_check_dynamic` then makes
+    sure none was fixed."""
+    return tuple({axis: torch.export.Dim.AUTO for axis in found.dims[key]} for key in found.inputs)
+
+
+def _check_dynamic(program: torch.export.ExportedProgram, found: Inference) -> None:
+    """Raise naming the input axis that the export fixed to the example's size."""
+    placeholders = [node for node in program.graph.nodes if node.op == "placeholder"]
+    user = [node for node in placeholders if node.name in program.graph_signature.user_inputs]
+    for (name, dims), node in zip(((k, found.dims[k]) for k in found.inputs), user):
+        shape = node.meta["val"].shape
+        fixed = [f"{axis} ({label})" for axis, label in dims.items() if isinstance(shape[axis], int)]
+        if fixed:
+            raise ValueError(f"export: input {name!r} axis {', '.join(fixed)} was fixed to the example's size "
+                             f"{tuple(shape)}: the network's forward treats it as a constant")
 
 
 def export(found: Inference, output: Path, format: str) -> None:
@@ -223,6 +241,7 @@ def export(found: Inference, output: Path, format: str) -> None:
     traceable = convert(found.network, to="export").eval()
     args = tuple(found.inputs.values())
     program = torch.export.export(traceable, args, dynamic_shapes=_dynamic_shapes(found))
+    _check_dynamic(program, found)
     output.parent.mkdir(parents=True, exist_ok=True)
     if format == "torch_export":
         torch.export.save(program, output)
@@ -238,7 +257,8 @@ def run_exported(path: Path, format: str, inputs: Sequence[Tensor], names: Seque
     """The outputs of the exported model at ``path`` on ``inputs`` (``names``: the ONNX input names)."""
     if format == "torch_export":
         with torch.no_grad():
-            return list(torch.export.load(path).module()(*inputs))
+            outputs = torch.export.load(path).module()(*inputs)
+        return list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -287,6 +307,7 @@ def _describe(tensors: dict[str, Tensor], dims: dict[str, dict[int, str]]) -> di
 
 def _example_batch(datamodule) -> list[Tensor]:
     """The first validation batch, with at least 2 rows (an example of size 1 would fix the batch size)."""
+    datamodule.prepare_data()
     datamodule.setup("validate")
     batch = list(next(iter(datamodule.val_dataloader())))
     return [torch.cat([t, t]) if t.shape[0] == 1 else t for t in batch]

@@ -187,3 +187,24 @@ def test_compare_names_the_largest_difference():
 def test_a_task_without_an_export_is_refused():
     with pytest.raises(ValueError, match="ckpt_path: object has no export"):
         inference(object(), None, None)
+
+
+@pytest.mark.slow
+def test_torch_export_of_the_speech_encoder_with_lengths(tmp_path):
+    """A BiLSTM-CTC network (frame stacking: its output length is ceil(time / stride)) at two new sizes."""
+    from lstmkit.export import Inference
+    from lstmkit.models.asr import CTCRecognizer
+
+    torch.manual_seed(7)
+    net = CTCRecognizer(5, input_size=4, hidden_size=6, num_layers=1, stride=3).eval()
+    found = Inference(net, {"features": torch.randn(3, 10, 4), "lengths": torch.tensor([10, 7, 4])},
+                      {"features": {0: "batch", 1: "time"}, "lengths": {0: "batch"}},
+                      {"log_probs": {}, "output_lengths": {}})
+    export(found, tmp_path / "asr.pt2", "torch_export")
+    for batch, steps in SIZES:
+        features, lengths = torch.randn(batch, steps, 4), torch.randint(1, steps + 1, (batch,))
+        got = run_exported(tmp_path / "asr.pt2", "torch_export", [features, lengths])
+        with torch.no_grad():
+            log_probs, out_lengths = net(features, lengths)
+        torch.testing.assert_close(got[0], log_probs, **CLOSE)
+        assert torch.equal(got[1], out_lengths)
