@@ -77,19 +77,20 @@ def cell_forward(
     ZONEOUT_H: tl.constexpr,
 ):
     """Returns the activated gates, the carried cell state and the new hidden state (all float32). With every
-    flag off this is exactly the vanilla cell (DESIGN §2); the flags add DESIGN §4's zoneout and LN_c."""
+    flag off this is exactly the vanilla cell (DESIGN §2); the flags add DESIGN §4's zoneout and LN_c. Zoneout as
+    Krueger et al. 2016: the output sees the new cell ``ĉ = f c~ + i g``, the zoned ``c_t`` is what is carried."""
     i = sigmoid(a_i)
     f = sigmoid(a_f)
     g = tanh(a_g)
     o = sigmoid(a_o)
-    c = f * c_prev + i * g
-    if ZONEOUT_C:
-        c = c + z_c * (c_prev - c)
+    c = f * c_prev + i * g  # ĉ
     c_out = c
     if LN_C:
-        c_hat, _ = layer_norm(c, ok, H)
-        c_out = c_hat * ln_w + ln_b
+        c_norm, _ = layer_norm(c, ok, H)
+        c_out = c_norm * ln_w + ln_b
     h = o * tanh(c_out)
+    if ZONEOUT_C:
+        c = c + z_c * (c_prev - c)
     if ZONEOUT_H:
         h = h + z_h * (h_prev.to(tl.float32) - h)
     return i, f, g, o, c, h
@@ -107,26 +108,29 @@ def cell_backward(
     ZONEOUT_H: tl.constexpr,
 ):
     """Returns the gate pre-activation gradients ``da_i, da_f, da_g, da_o``, the carries ``dL/dc~`` and
-    ``dL/dh~`` through the cell and zoneout (the latter only meaningful with ZONEOUT_H), and ``dL/dLN_c(c_t)``
-    (only meaningful with LN_C: the caller reduces it into the LN_c parameter gradients)."""
+    ``dL/dh~`` through the cell and zoneout (the latter only meaningful with ZONEOUT_H), and ``dL/dLN_c(ĉ_t)``
+    (only meaningful with LN_C: the caller reduces it into the LN_c parameter gradients). ``c`` is the carried
+    c_t; with ZONEOUT_C the new cell ``ĉ = f c~ + i g`` that the output saw is recomputed from the gates."""
     carry_h = dh
     if ZONEOUT_H:
         carry_h = dh * z_h
         dh = dh * (1.0 - z_h)
+    if ZONEOUT_C:
+        c = f * c_prev + i * g  # ĉ
     c_out = c
     if LN_C:
-        c_hat, c_rstd = layer_norm(c, ok, H)
-        c_out = c_hat * ln_w + ln_b
+        c_norm, c_rstd = layer_norm(c, ok, H)
+        c_out = c_norm * ln_w + ln_b
     tc = tanh(c_out)
     da_o = dh * tc * o * (1.0 - o)
     d_c_out = dh * o * (1.0 - tc * tc)
-    if LN_C:
-        dc = dc + layer_norm_backward(d_c_out * ln_w, c_hat, c_rstd, ok, H)
-    else:
-        dc = dc + d_c_out
-    if ZONEOUT_C:
+    if ZONEOUT_C:  # c_t = z_c c~ + (1 - z_c) ĉ: the carried gradient splits before the output's joins
         carry_c = dc * z_c
         dc = dc * (1.0 - z_c)
+    if LN_C:
+        dc = dc + layer_norm_backward(d_c_out * ln_w, c_norm, c_rstd, ok, H)
+    else:
+        dc = dc + d_c_out
     da_i = dc * g * i * (1.0 - i)
     da_f = dc * c_prev * f * (1.0 - f)
     da_g = dc * i * (1.0 - g * g)

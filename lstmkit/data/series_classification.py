@@ -61,7 +61,8 @@ class SequenceClassificationDataModule(ResumableDataModule):
         raise NotImplementedError
 
     def vocabularies(self) -> dict[str, list[str]]:
-        """``{"classes": names}``: the task sizes its head from it (:class:`lstmkit.tasks.text.TextTask`)."""
+        """``{"classes": names}``: the task sizes its head from it
+        (:class:`~lstmkit.tasks.vocabulary.VocabularySizedTask`)."""
         return {"classes": self.classes}
 
     def prepare_data(self) -> None:
@@ -85,6 +86,7 @@ class SequenceClassificationDataModule(ResumableDataModule):
             valid = torch.arange(x.shape[1]) < lengths[train, None]  # (N_train, T): steps that are not padding
             steps = x[train][valid]  # (steps, *step_shape)
             mean, std = steps.mean(0), steps.std(0).clamp(min=1e-6)
+            self.mean, self.std = mean, std  # (*step_shape,): what a prediction on new data applies
             x = torch.where((torch.arange(x.shape[1]) < lengths[:, None]).view(*x.shape[:2], *[1] * (x.dim() - 2)),
                             (x - mean) / std, 0.0)
         y = torch.as_tensor(labels, dtype=torch.long)

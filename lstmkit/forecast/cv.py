@@ -2,9 +2,9 @@
 
 Both wrap scikit-learn splitters (``TimeSeriesSplit``, ``KFold``). A rolling-origin fold is three consecutive row
 ranges — train, val (the tail of the training rows, for early stopping or threshold calibration) and test — and
-:meth:`Fold.split_points` turns it into the :class:`~lstmkit.data.windowing.SplitPoints` that windowing and
-preparation use, so each fold follows the same leakage rule as a single run. Rows after a fold's test range are
-not used by that fold.
+:attr:`Fold.positions` are what :meth:`lstmkit.data.windowing.SplitPoints.from_positions` takes (the data module's
+``split_positions``), so each fold follows the same leakage rule as a single run. Rows after a fold's test range are
+not used by that fold. Nothing here imports :mod:`lstmkit.data`, which imports this module: one direction only.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-
-from lstmkit.data.windowing import SplitPoints
 
 __all__ = ["Fold", "kfold_indices", "rolling_origin_folds"]
 
@@ -29,8 +26,10 @@ class Fold:
     test_start: int
     test_end: int
 
-    def split_points(self, index: pd.Index) -> SplitPoints:
-        return SplitPoints.from_positions(index, self.val_start, self.test_start, self.test_end)
+    @property
+    def positions(self) -> tuple[int, int, int]:
+        """``(val_start, test_start, test_end)``: the row positions of ``SplitPoints.from_positions``."""
+        return self.val_start, self.test_start, self.test_end
 
 
 def rolling_origin_folds(

@@ -5,46 +5,89 @@ unbatched and PackedSequence input and validate arguments before calling here.
 
 Backends:
 - ``"aten"``: torch's own kernels (oneDNN on CPU, cuDNN on CUDA); vanilla LSTMs only.
-- ``"reference"``: :mod:`lstmkit.ops.reference` through :class:`LSTMRecurrence`; every configuration,
+- ``"reference"``: :mod:`lstmkit.ops.reference` through :func:`lstmkit.ops.recurrence.recurrence`; every configuration,
   any device.
 - ``"triton"``: fused Triton kernels (registered by ``lstmkit.ops.triton_backend`` when available).
-- ``"auto"``: triton on CUDA when available; aten for vanilla configurations otherwise; reference
-  for the rest, and under ``torch.compile`` on CPU (inductor cannot compile aten's oneDNN LSTM).
+- ``"auto"``: on CUDA, the entry of :data:`CUDA_AUTO_TABLE` for what cuDNN can run (every entry is aten),
+  triton for what it cannot (variants, resets; reference without triton); on CPU, aten for vanilla
+  configurations, reference for the rest and under ``torch.compile`` (inductor cannot compile aten's
+  oneDNN LSTM).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.ops.recurrence import _BACKENDS, _VARIANT_BACKENDS, recurrence, variant_recurrence
+from lstmkit.ops.recurrence import available_backends, get_backend, recurrence
 from lstmkit.ops.variants import EPS
 
 BACKEND_NAMES = ("auto", "aten", "reference", "triton")
 
 
-def resolve_backend(backend: str, device: torch.device, *, has_proj: bool = False, variant: str | None = None) -> str:
-    """Map a requested backend to the one that runs. ``variant`` describes the non-vanilla options in use."""
+# backend="auto" on CUDA for the configurations cuDNN can run, per call:
+#   (configuration class, dtypes, hidden sizes lo..hi inclusive) -> backend.
+# "padded": no lengths; "lengths": padded input with lengths (cuDNN runs it packed). Every entry is "aten"
+# (cuDNN). An entry flips to "triton" only when a measurement on a real GPU, recorded in docs/BENCHMARKS.md
+# with its command, shows the triton backend at least 1.1x faster than cuDNN for that class, dtype and range;
+# none has been made (not measured: no GPU).
+_HALF, _FULL = (torch.float16, torch.bfloat16), (torch.float32, torch.float64)
+CUDA_AUTO_TABLE: tuple[tuple[str, tuple[torch.dtype, ...], tuple[int, int], str], ...] = (
+    ("padded", _HALF, (1, 255), "aten"),
+    ("padded", _HALF, (256, 1024), "aten"),
+    ("padded", _HALF, (1025, 2**31 - 1), "aten"),
+    ("padded", _FULL, (1, 255), "aten"),
+    ("padded", _FULL, (256, 1024), "aten"),
+    ("padded", _FULL, (1025, 2**31 - 1), "aten"),
+    ("lengths", _HALF, (1, 255), "aten"),
+    ("lengths", _HALF, (256, 1024), "aten"),
+    ("lengths", _HALF, (1025, 2**31 - 1), "aten"),
+    ("lengths", _FULL, (1, 255), "aten"),
+    ("lengths", _FULL, (256, 1024), "aten"),
+    ("lengths", _FULL, (1025, 2**31 - 1), "aten"),
+)
+
+
+def cuda_auto_choice(config_class: str, dtype: torch.dtype, hidden_size: int) -> str:
+    """The :data:`CUDA_AUTO_TABLE` entry for a vanilla configuration; aten (cuDNN) where no entry matches."""
+    for klass, dtypes, (lo, hi), backend in CUDA_AUTO_TABLE:
+        if klass == config_class and dtype in dtypes and lo <= hidden_size <= hi:
+            return backend
+    return "aten"
+
+
+def resolve_backend(backend: str, device: torch.device, *, has_proj: bool = False, variant: str | None = None,
+                    dtype: torch.dtype = torch.float32, hidden_size: int = 1, has_lengths: bool = False) -> str:
+    """Map a requested backend to the one that runs. ``variant`` describes the non-vanilla options in use.
+
+    Every argument is a Python value fixed by the module and the input's dtype/device, never a tensor's
+    contents, so under ``torch.compile`` the choice is made once at trace time (and guarded)."""
     if backend not in BACKEND_NAMES:
         raise ValueError(f"backend: expected one of {list(BACKEND_NAMES)}, got {backend!r}")
 
     def why_not(name: str) -> str | None:
         if name == "aten":
             return f"aten runs vanilla LSTMs only, not {variant}" if variant else None
-        table = _VARIANT_BACKENDS if variant else _BACKENDS
-        if name not in table:
+        if name not in available_backends():
             return (f"{name} is not available here" + (f" for {variant}" if variant else "")
                     + " (the triton backend needs the triton package and a CUDA device, or TRITON_INTERPRET=1)")
-        return table[name].unsupported(device=device, has_proj=has_proj)
+        return get_backend(name).unsupported(device=device, has_proj=has_proj, variant=variant)
 
     if backend == "auto":
-        # inductor cannot compile aten's oneDNN LSTM, so aten is skipped under torch.compile
-        candidates = ["triton"] if device.type == "cuda" else []
-        candidates += [] if torch.compiler.is_compiling() else ["aten"]
+        if device.type == "cuda":
+            if variant:  # cuDNN cannot run it
+                candidates = ["triton"]
+            else:
+                choice = cuda_auto_choice("lengths" if has_lengths else "padded", dtype, hidden_size)
+                # packing for cuDNN needs the lengths on the host: not traceable, so not under torch.compile
+                traceable = not (has_lengths and torch.compiler.is_compiling())
+                candidates = [choice, "aten"] if traceable else ["triton"]
+        else:  # inductor cannot compile aten's oneDNN LSTM, so aten is skipped under torch.compile
+            candidates = [] if torch.compiler.is_compiling() else ["aten"]
         return next(name for name in [*candidates, "reference"] if why_not(name) is None)
     reason = why_not(backend)
     if reason:
@@ -83,18 +126,27 @@ def _aten_lstm(input, hx, flat_weights, has_biases, num_layers, dropout, trainin
 
 @dataclass(frozen=True)
 class Variant:
-    """The options of DESIGN §4 (rates are probabilities). All zero/False is the vanilla LSTM."""
+    """The options of DESIGN §4 (rates are probabilities). All zero/False is the vanilla LSTM.
+
+    ``active`` (the names of the options in use, in field order) and ``description`` (``"name=value, ..."``, None
+    for the vanilla LSTM; for messages and ``repr``) are fixed when the options are made, from plain numbers. Under
+    ``torch.compile`` Dynamo may turn a rate into a symbolic float (a second module with another rate: automatic
+    dynamic), which can be computed with but not formatted: the traced path branches only on ``active`` -- which
+    does not depend on the rates' values, so a sweep over a rate does not recompile per value -- and uses the rates
+    only as values in tensor operations."""
 
     layer_norm: bool = False  # LN of both gate pre-activations (gain only) and of c (gain and bias)
     zoneout_cell: float = 0.0  # probability of keeping the previous c, per element and step (training)
     zoneout_hidden: float = 0.0  # same for h
     recurrent_dropout: float = 0.0  # one mask per sequence on h_{t-1} in the recurrent matmul only
     weight_drop: float = 0.0  # DropConnect on W_hh, one mask per forward call
+    active: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    description: str | None = field(init=False, repr=False, compare=False)
 
-    def describe(self) -> str | None:
-        """None for a vanilla LSTM, else the active options (used in error messages)."""
-        active = [f"{k}={v}" for k, v in vars(self).items() if v]
-        return ", ".join(active) or None
+    def __post_init__(self) -> None:
+        options = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        object.__setattr__(self, "active", tuple(k for k, v in options.items() if v))
+        object.__setattr__(self, "description", ", ".join(f"{k}={v}" for k, v in options.items() if v) or None)
 
 
 VANILLA = Variant()
@@ -103,14 +155,16 @@ VANILLA = Variant()
 def _step_masks(variant: Variant, training: bool, steps, batch, hid, real, like: Tensor) -> dict:
     """Zoneout and recurrent-dropout inputs for one layer/direction, drawn with torch's RNG in training."""
     out = {}
-    for key, rate, width in (("zoneout_c", variant.zoneout_cell, hid), ("zoneout_h", variant.zoneout_hidden, real)):
-        if rate > 0:
-            shape = (steps, batch, width)
-            out[key] = (torch.bernoulli(like.new_full(shape, rate)) if training
-                        else like.new_full((1, 1, 1), rate).expand(shape))
-    if variant.recurrent_dropout > 0 and training:
+    for key, option, width in (("zoneout_c", "zoneout_cell", hid), ("zoneout_h", "zoneout_hidden", real)):
+        if option in variant.active:
+            # ones * rate, not new_full(shape, rate): a symbolic rate stays a graph input instead of being
+            # specialised (which would recompile once per value)
+            shape, rate = (steps, batch, width), getattr(variant, option)
+            out[key] = (torch.bernoulli(like.new_ones(shape) * rate) if training
+                        else (like.new_ones((1, 1, 1)) * rate).expand(shape))
+    if "recurrent_dropout" in variant.active and training:
         keep = 1 - variant.recurrent_dropout
-        out["dropout_mask"] = torch.bernoulli(like.new_full((batch, real), keep)) / keep
+        out["dropout_mask"] = torch.bernoulli(like.new_ones((batch, real)) * keep) / keep
     return out
 
 
@@ -146,8 +200,9 @@ def lstm(
     ``zoneout_c (T,B,H)``, ``zoneout_h (T,B,R)`` (1 keeps the previous value), ``dropout_mask (B,R)``
     (already scaled), ``weight_drop (4H,R)`` (multiplies W_hh, already scaled).
     """
-    needs_variant = variant.describe() or ("resets" if resets is not None else None)
-    backend = resolve_backend(backend, input.device, has_proj=has_proj, variant=needs_variant)
+    needs_variant = ", ".join((*variant.active, *(("resets",) if resets is not None else ()))) or None
+    backend = resolve_backend(backend, input.device, has_proj=has_proj, variant=needs_variant, dtype=input.dtype,
+                              hidden_size=weights[0][1].shape[0] // 4, has_lengths=lengths is not None)
     if backend == "aten":
         flat = [w for layer in weights for w in layer]
         return _aten_lstm(input, hx, flat, has_biases, num_layers, dropout, training, bidirectional, lengths)
@@ -185,7 +240,7 @@ def lstm(
             h_n.append(h)
             c_n.append(c)
         x = torch.cat(outputs, dim=-1) if num_dirs == 2 else outputs[0]
-        if dropout > 0 and training and layer < num_layers - 1:
+        if training and layer < num_layers - 1:  # no branch on the rate (see Variant); p = 0 returns x itself
             x = F.dropout(x, dropout, training=True)
 
     h_n, c_n = torch.stack(h_n), torch.stack(c_n)
@@ -212,11 +267,11 @@ def _variant_layer(backend, variant, pre, bias, args, ln, resets, rev_idx, direc
                 given[key] = given[key].index_select(-2 if key != "dropout_mask" else 0, order)
     if "weight_drop" in given:
         w_hh = w_hh * given.pop("weight_drop").to(w_hh.dtype)
-    elif variant.weight_drop > 0 and training:
+    elif "weight_drop" in variant.active and training:
         w_hh = F.dropout(w_hh, variant.weight_drop, training=True)
     drawn = _step_masks(variant, training, steps, batch, four_h // 4, h0.shape[1], pre)
     extras = {**drawn, **{k: v.to(pre.dtype) for k, v in given.items()}}
     if resets is not None:
         extras["resets"] = resets if direction == 0 else _reverse_resets(resets, rev_idx)
-    return variant_recurrence(backend, pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight=ln_h, ln_c_weight=ln_c,
-                              ln_c_bias=ln_c_bias, **extras)
+    return recurrence(backend, pre, w_hh, h0, c0, w_hr, lengths, ln_h_weight=ln_h, ln_c_weight=ln_c,
+                      ln_c_bias=ln_c_bias, **extras)

@@ -5,16 +5,16 @@ Registered by ``lstmkit.ops`` when triton imports and either CUDA is available o
 
 - forward: ``lstmkit.kernels.launch.lstm_forward`` runs the recurrence; ``gates`` (T,B,4H, activated)
   and ``cells`` (T,B,H) are saved in the input dtype, as by the reference backend.
-- backward: ``lstm_backward`` yields ``d_pre``, ``d_h0``, ``d_c0``; ``dW_hh = Σ_t da_tᵀ h_{t-1}`` is one
-  GEMM here, after the loop (no atomics: bitwise reproducible).
+- backward: ``lstm_variant_backward`` yields ``d_pre``, ``d_h0``, ``d_c0`` (and the LayerNorm operands);
+  ``dW_hh = Σ_t da_tᵀ h_{t-1}`` is one GEMM here, after the loop (no atomics: bitwise reproducible).
 
 Strategy (``"auto"`` | ``"step"`` | ``"sequence"``, see ``lstmkit.kernels.launch``): the environment
 variable ``LSTMKIT_TRITON_STRATEGY`` sets the initial value, :func:`set_strategy` changes it for the
 process. ``proj_size`` is not implemented by these kernels.
 
-Variants (DESIGN §4): ``variant_forward_fn`` / ``variant_backward_fn`` have the signatures of
-:mod:`lstmkit.ops.variants` and are registered with ``register_variant_backend``; LayerNorm of the gate
-pre-activations and of c, zoneout, recurrent dropout and resets run inside the kernels.
+Variants (DESIGN §4): ``forward_fn`` / ``backward_fn`` take the optional variant inputs of
+:func:`lstmkit.ops.recurrence.recurrence` (absent = vanilla: the kernels' variant flags are constexpr and off);
+LayerNorm of the gate pre-activations and of c, zoneout, recurrent dropout and resets run inside the kernels.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import torch
 from torch import Tensor
 
 from lstmkit.kernels import launch
-from lstmkit.ops.recurrence import register_backend, register_variant_backend
-from lstmkit.ops.variants import Normalized, entering_states
+from lstmkit.ops.recurrence import register_backend
+from lstmkit.ops.variants import Normalized, candidate_cells, entering_states
 
 _strategy = "auto"
 
@@ -44,18 +44,33 @@ def get_strategy() -> str:
     return _strategy
 
 
+def _no_proj(w_hr: Tensor | None) -> None:
+    if w_hr is not None:
+        raise NotImplementedError("the triton backend does not implement proj_size; use backend='reference'")
+
+
 def forward_fn(
-    pre: Tensor,  # (T, B, 4H) input projection plus both biases
-    w_hh: Tensor,  # (4H, H)
+    pre: Tensor,  # (T, B, 4H) input projection plus both biases; with LayerNorm, LN_x(x W_ihᵀ) + b
+    w_hh: Tensor,  # (4H, H), DropConnect already applied
     h0: Tensor,  # (B, H)
     c0: Tensor,  # (B, H)
     w_hr: Tensor | None,  # must be None
     lengths: Tensor | None,  # (B,) sorted non-increasing, 1 <= len <= T
+    ln_h_weight: Tensor | None = None,  # (4H,)
+    ln_c_weight: Tensor | None = None,  # (H,)
+    ln_c_bias: Tensor | None = None,  # (H,)
+    zoneout_c: Tensor | None = None,  # (T, B, H) 0/1 masks (training) or the rate (eval, may be an expanded view)
+    zoneout_h: Tensor | None = None,  # (T, B, H)
+    dropout_mask: Tensor | None = None,  # (B, H) values 0 or 1/(1-p)
+    resets: Tensor | None = None,  # (T, B) bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Returns ``y (T,B,H), h_n (B,H), c_n (B,H), gates (T,B,4H), cells (T,B,H)``, all in ``pre.dtype``."""
-    if w_hr is not None:
-        raise NotImplementedError("the triton backend does not implement proj_size; use backend='reference'")
-    return launch.lstm_forward(pre, w_hh, h0, c0, lengths, _strategy)
+    """The recurrence (vanilla, or :func:`lstmkit.ops.variants.variant_forward` fused into the kernels): returns
+    ``y (T,B,H), h_n (B,H), c_n (B,H), gates (T,B,4H), cells (T,B,H)`` (cells: the carried, zoned-out c_t; the output
+    sees ĉ_t before zoneout), in ``pre.dtype``.
+    Absent variant inputs switch their constexpr flags off: the vanilla kernels are those specialisations."""
+    _no_proj(w_hr)
+    variant = launch.VariantInputs(ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
+    return launch.lstm_forward(pre, w_hh, h0, c0, lengths, _strategy, variant)
 
 
 def backward_fn(
@@ -70,54 +85,16 @@ def backward_fn(
     c0: Tensor,  # (B, H)
     w_hr: Tensor | None,  # must be None
     lengths: Tensor | None,  # (B,)
-) -> tuple[Tensor, Tensor, Tensor, Tensor, None]:
-    """Returns ``d_pre (T,B,4H), d_w_hh (4H,H), d_h0 (B,H), d_c0 (B,H), None``."""
-    if w_hr is not None:
-        raise NotImplementedError("the triton backend does not implement proj_size; use backend='reference'")
-    d_pre, d_h0, d_c0 = launch.lstm_backward(grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0, lengths, _strategy)
-    # steps past a row's length have d_pre = 0, so the zero outputs there in y contribute nothing
-    h_before = torch.cat([h0.unsqueeze(0), y[:-1]])
-    d_w_hh = d_pre.reshape(-1, d_pre.shape[-1]).t() @ h_before.reshape(-1, h_before.shape[-1])
-    return d_pre, d_w_hh, d_h0, d_c0, None
-
-
-def _no_proj(w_hr: Tensor | None) -> None:
-    if w_hr is not None:
-        raise NotImplementedError("the triton backend does not implement proj_size; use backend='reference'")
-
-
-def variant_forward_fn(
-    pre: Tensor,  # (T, B, 4H): LN_x(x W_ihᵀ) + b
-    w_hh: Tensor,  # (4H, H), DropConnect already applied
-    h0: Tensor,  # (B, H)
-    c0: Tensor,  # (B, H)
-    w_hr: Tensor | None,  # must be None
-    lengths: Tensor | None,  # (B,)
-    ln_h_weight: Tensor | None,  # (4H,)
-    ln_c_weight: Tensor | None,  # (H,)
-    ln_c_bias: Tensor | None,  # (H,)
-    zoneout_c: Tensor | None,  # (T, B, H) 0/1 masks (training) or the rate (eval, may be an expanded view)
-    zoneout_h: Tensor | None,  # (T, B, H)
-    dropout_mask: Tensor | None,  # (B, H) values 0 or 1/(1-p)
-    resets: Tensor | None,  # (T, B) bool
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """:func:`lstmkit.ops.variants.variant_forward` fused into the kernels: returns ``y, h_n, c_n, gates, cells``
-    (cells: the carried, zoned-out c_t), all in ``pre.dtype``."""
-    _no_proj(w_hr)
-    variant = launch.VariantInputs(ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets)
-    return launch.lstm_forward(pre, w_hh, h0, c0, lengths, _strategy, variant)
-
-
-def variant_backward_fn(
-    grad_y, grad_h_n, grad_c_n, gates, cells, y, w_hh, h0, c0, w_hr, lengths,
-    ln_h_weight, ln_c_weight, ln_c_bias, zoneout_c, zoneout_h, dropout_mask, resets,
-):
-    """:func:`lstmkit.ops.variants.variant_backward` on the kernels: returns ``d_pre, d_w_hh, d_h0, d_c0, None,
-    d_ln_h_weight, d_ln_c_weight, d_ln_c_bias`` (None for features not in use).
+    ln_h_weight=None, ln_c_weight=None, ln_c_bias=None, zoneout_c=None, zoneout_h=None, dropout_mask=None,
+    resets=None,  # as forward_fn's
+) -> tuple[Tensor, Tensor, Tensor, Tensor, None, Tensor | None, Tensor | None, Tensor | None]:
+    """Returns ``d_pre, d_w_hh, d_h0, d_c0, None, d_ln_h_weight, d_ln_c_weight, d_ln_c_bias`` (None for features
+    not in use), as :func:`lstmkit.ops.variants.variant_backward`.
 
     Around the kernels, as large parallel ops: before the loop, the matmul operand ``m ⊙ h~`` for every step
     and, with LN_h, one GEMM that recomputes ``r = (m ⊙ h~) W_hhᵀ`` and its normalisation (as the reference
-    does); after it, ``dW_hh = Σ_t d_r_tᵀ (m ⊙ h~_t)`` and the LayerNorm gain/bias gradients as reductions."""
+    does); after it, ``dW_hh = Σ_t d_r_tᵀ (m ⊙ h~_t)`` (one GEMM, no atomics: bitwise reproducible) and the
+    LayerNorm gain/bias gradients as reductions."""
     _no_proj(w_hr)
     h_in = entering_states(y, h0, resets)
     h_rec = h_in * dropout_mask if dropout_mask is not None else h_in
@@ -134,7 +111,8 @@ def variant_backward_fn(
     if ln_h_weight is not None:
         d_ln_h = (d_pre.float() * r_hat).sum((0, 1)).to(ln_h_weight.dtype)
     if ln_c_weight is not None:
-        c_hat = Normalized(cells.float()).hat
+        c_new = candidate_cells(gates, cells, c0, resets) if zoneout_c is not None else cells  # ĉ, what LN_c saw
+        c_hat = Normalized(c_new.float()).hat
         d_ln_c = (d_c_out.float() * c_hat).sum((0, 1)).to(ln_c_weight.dtype)
         d_ln_c_bias = d_c_out.float().sum((0, 1)).to(ln_c_bias.dtype)
     return d_pre, d_w_hh, d_h0, d_c0, None, d_ln_h, d_ln_c, d_ln_c_bias
@@ -154,4 +132,3 @@ def unsupported(*, device: torch.device, has_proj: bool = False, **config) -> st
 set_strategy(os.environ.get("LSTMKIT_TRITON_STRATEGY", "auto"))
 if torch.cuda.is_available() or launch.interpreting():
     register_backend("triton", forward_fn, backward_fn, unsupported=unsupported)
-    register_variant_backend("triton", variant_forward_fn, variant_backward_fn, unsupported=unsupported)

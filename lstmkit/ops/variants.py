@@ -7,9 +7,9 @@ themselves in eval)::
     h~, c~ = (0, 0) if resets[t] else (h_{t-1}, c_{t-1})
     r      = (m ⊙ h~) W_hhᵀ                          # (B, 4H)
     a      = pre_t + LN_h(r)                         # pre_t = LN_x(x_t W_ihᵀ) + b, done by the caller
-    ĉ      = f ⊙ c~ + i ⊙ g
-    c_t    = z_c ⊙ c~ + (1 - z_c) ⊙ ĉ                 # the unnormalised c_t is carried
-    ĥ      = (o ⊙ tanh(LN_c(c_t))) [W_hrᵀ]
+    ĉ      = f ⊙ c~ + i ⊙ g                            # the new cell, before zoneout
+    c_t    = z_c ⊙ c~ + (1 - z_c) ⊙ ĉ                 # the zoned, unnormalised c_t is carried
+    ĥ      = (o ⊙ tanh(LN_c(ĉ))) [W_hrᵀ]              # the output sees ĉ (Krueger et al. 2016, §3.1)
     h_t    = z_h ⊙ h~ + (1 - z_h) ⊙ ĥ = y_t
 
 ``LN_h`` has a gain only (the bias b plays that role), ``LN_c`` a gain and a bias; ε = 1e-5. Every
@@ -62,6 +62,13 @@ def entering_states(seq: Tensor, initial: Tensor, resets: Tensor | None) -> Tens
     return before
 
 
+def candidate_cells(gates: Tensor, cells: Tensor, c0: Tensor, resets: Tensor | None) -> Tensor:
+    """``ĉ_t = f_t ⊙ c~_t + i_t ⊙ g_t`` (T, B, H) for all steps at once, from the activated gates (T, B, 4H), the
+    carried cells (T, B, H) and ``c0`` (B, H): the new cell that the output saw before zoneout made ``c_t``."""
+    i, f, g, _ = gates.chunk(4, dim=-1)
+    return torch.addcmul(i * g, f, entering_states(cells, c0, resets))
+
+
 def _stack_rows(parts: list[Tensor], like: Tensor) -> Tensor:
     """Per-step (n_t, ·) results as one (T, B, ·) tensor, rows past n_t zero (empty list: zeros)."""
     if not parts:
@@ -91,7 +98,7 @@ def variant_forward(
     """Returns ``y, h_n, c_n, gates (activated, T,B,4H), cells (carried c_t, T,B,H), norm_input, norm_stats``.
 
     The last two are what backward would otherwise recompute: ``r`` (T,B,4H) when ``ln_h_weight`` is given,
-    and the LayerNorm statistics (4,T,B,1): mean and rstd of ``r``, then of ``c_t`` (empty when unused).
+    and the LayerNorm statistics (4,T,B,1): mean and rstd of ``r``, then of ``ĉ_t`` (empty when unused).
     ``for_backward=False`` (inference): the same ``y, h_n, c_n``, but the last four are empty: gates, ``r`` and the cell
     live in one step's scratch instead of (T, B, ·) buffers that would be first touched on every call.
     """
@@ -117,7 +124,7 @@ def variant_forward(
     # each step's gate blocks as ready-made views (i and f share one sigmoid): no slicing inside the loop
     bounds = ((0, 2 * hid), (0, hid), (hid, 2 * hid), (2 * hid, 3 * hid), (3 * hid, four_h))
     if_rows, i_rows, f_rows, g_rows, o_rows = (slots(gates[..., a:b]) for a, b in bounds)
-    stats = ([], [], [], [])  # per step: mean and rstd of r, then of c_t
+    stats = ([], [], [], [])  # per step: mean and rstd of r, then of ĉ_t
     pre_rows, y_rows = per_step(pre, sizes), per_step(y, sizes)
     zc_rows, zh_rows, reset_rows = per_step(zoneout_c, sizes), per_step(zoneout_h, sizes), per_step(resets, sizes)
     plain_h = w_hr is None and zoneout_h is None  # h_t can be written straight into y
@@ -143,20 +150,21 @@ def variant_forward(
         g_rows[t].tanh_()
         o_rows[t].sigmoid_()
         i, f, g, o = i_rows[t], f_rows[t], g_rows[t], o_rows[t]
-        c = torch.mul(f, c_in, out=cell_rows[t]).addcmul_(i, g)
-        if zoneout_c is not None:
-            c.lerp_(c_in, zc_rows[t])
-        if not for_backward:
-            c = c_state[:n].copy_(c)
-        c_carried = c
+        c_carried = torch.mul(f, c_in, out=cell_rows[t]).addcmul_(i, g)  # ĉ, zoned below once the output has it
+        c = c_carried
         if ln_c_weight is not None:
             c, mean, rstd = torch.native_layer_norm(c, (hid,), ln_c_weight, ln_c_bias, EPS)
             stats[2].append(mean)
             stats[3].append(rstd)
+        tanh_c = c.tanh()
+        if zoneout_c is not None:
+            c_carried.lerp_(c_in, zc_rows[t])
+        if not for_backward:
+            c_carried = c_state[:n].copy_(c_carried)
         if plain_h:
-            torch.mul(o, c.tanh(), out=y_rows[t])
+            torch.mul(o, tanh_c, out=y_rows[t])
         else:
-            h = o * c.tanh()
+            h = o * tanh_c
             if w_hr is not None:
                 h = h @ w_hr.t()
             if zoneout_h is not None:
@@ -188,10 +196,11 @@ def variant_backward(
     aten = torch.ops.aten
     f, o = gates[..., hid : 2 * hid], gates[..., 3 * hid :]
     norm_input, stats = saved
-    if ln_c_weight is not None:  # LN_c(c_t) again from the saved statistics
-        c_norm = (cells - stats[2]).mul_(stats[3]).mul_(ln_c_weight).add_(ln_c_bias)
+    c_new = candidate_cells(gates, cells, c0, resets) if zoneout_c is not None else cells  # ĉ: what the output saw
+    if ln_c_weight is not None:  # LN_c(ĉ_t) again from the saved statistics
+        c_norm = (c_new - stats[2]).mul_(stats[3]).mul_(ln_c_weight).add_(ln_c_bias)
     else:
-        c_norm = cells
+        c_norm = c_new
     tanh_c = c_norm.tanh_() if c_norm is not cells else c_norm.tanh()
     coef_o, coef_c, coef_ifg = activation_derivatives(gates, tanh_c, cells, c0, resets)
 
@@ -209,7 +218,7 @@ def variant_backward(
     if ln_h_weight is not None:
         r_rows, r_mean_rows, r_rstd_rows = rows(norm_input), rows(stats[0]), rows(stats[1])
     if ln_c_weight is not None:
-        c_rows, c_mean_rows, c_rstd_rows = rows(cells), rows(stats[2]), rows(stats[3])
+        c_rows, c_mean_rows, c_rstd_rows = rows(c_new), rows(stats[2]), rows(stats[3])
     # the state that entered each step's recurrent GEMM, for d_w_hh (accumulated per step: as fast as one
     # (T·B)-long GEMM here, and no (T, B, 4H) buffer of dL/dr)
     h_enter_rows = [h0] + rows(y)[:-1]
@@ -230,8 +239,9 @@ def variant_backward(
                 dcn, c_rows[t], (hid,), c_mean_rows[t], c_rstd_rows[t], ln_c_weight, ln_c_bias, [True, True, True])
             d_ln_c.append(d_weight)
             d_ln_c_bias.append(d_bias)
-        dc = dcn + (d_c if n == batch else d_c[:n])
-        dc_hat = dc * keep_c_rows[t] if zoneout_c is not None else dc
+        dc = d_c if n == batch else d_c[:n]  # dL/dc_t, carried from t+1
+        # c_t = z_c ⊙ c~ + (1 - z_c) ⊙ ĉ: dL/dĉ is the zoned share of dc plus the output's
+        dc_hat = dcn + (dc * keep_c_rows[t] if zoneout_c is not None else dc)
         torch.mul(ifg_coef_rows[t], dc_hat.unsqueeze(1), out=dpre_ifg_rows[t])
         carry_c = dc_hat * f_rows[t]
         if zoneout_c is not None:
