@@ -306,10 +306,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for experiment, times, start in results:
         walls = ", ".join(f"{s.wall:.2f}" for s in start)
+        started = (f"{statistics.median(s.wall for s in start):.2f} / {statistics.median(s.cpu for s in start):.2f} "
+                   f"({walls})") if start else "not measured"
         print(f"| {experiment} | {ms(times, 'hand loop')} | {ms(times, 'framework')} | {ratio(times, 'framework')} "
               f"| {ms(times, 'fit')} | {ratio(times, 'fit')} | {ms(times, 'lightning floor')} "
-              f"| {ms(times, 'empty step')} | {statistics.median(s.wall for s in start):.2f} / "
-              f"{statistics.median(s.cpu for s in start):.2f} ({walls}) |")
+              f"| {ms(times, 'empty step')} | {started} |")
 
 
 def ms(times: dict[str, list[Clock]], name: str) -> str:
