@@ -148,8 +148,10 @@ def test_quantile_model_predicts_ordered_quantiles_with_integer_times(tmp_path):
     pd.DataFrame({"year": years, "value": values}).to_csv(tmp_path / "yearly.csv", index=False)
     _, metrics = trained_run(tmp_path, tmp_path / "yearly.csv", [
         "data.time_column=year", "data.target=value", "model.loss=quantile", "model.quantiles=[0.1,0.5,0.9]",
-        "model.net.outputs=3", "model.net.feedback_index=1", "data.season=11"])
-    assert "test/coverage" in metrics["test"]
+        "model.net.outputs=3", "model.net.feedback_index=1", "data.season=11",
+        "model.classical={order: [1, 0, 0], trend: c}"])
+    assert {"test/coverage", "test/sarimax/coverage", "test/sarimax/mase", "test/series/value/sarimax/mae"} <= set(
+        metrics["test"])
     result = predict.run(predict_cfg(tmp_path, metrics["best_checkpoint"], tmp_path / "yearly.csv"))
     assert list(result.columns) == ["unique_id", "ds", "y_hat", "y_hat_q10", "y_hat_q50", "y_hat_q90"]
     assert list(result["ds"]) == [1960, 1961, 1962]
