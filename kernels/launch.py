@@ -6,8 +6,14 @@
 - ``"sequence"``: one launch per sequence (:mod:`.sequence`); used by ``"auto"`` when W_hh fits on chip
   (``SEQUENCE_MAX_HIDDEN``, per pass: forward and backward may pick differently, as both read the same
   saved tensors).
-- ``"step"``: one launch per step (:mod:`.step`), any hidden size; capture it in a CUDA graph on GPU. With
-  LayerNorm (``VariantInputs``), two per step: the matmul in :mod:`.step`, the rest in a row kernel (:mod:`.rows`).
+- ``"step"``: one launch per step (:mod:`.step`), any hidden size. With LayerNorm (``VariantInputs``), two per
+  step: the matmul in :mod:`.step`, the rest in a row kernel (:mod:`.rows`). The launch sequences are built in
+  :mod:`.steps` and, on CUDA, captured once per shape in a CUDA graph and replayed (:mod:`.graphs`).
+
+Under ``"auto"``, a sequence kernel that cannot run here (a tensor beyond int32 indexing, or more shared memory
+per block than the device's ``shared_memory_per_block_optin``) gives way to the step strategy; asked for by name,
+it raises a ``ValueError`` saying why. float64 inputs are computed in float32, explicitly (cast in, results cast
+back): the kernels accumulate in float32 whatever the operands.
 
 Batch is never copied to a padded tensor: the batch tile is at least 16 rows (the smallest ``tl.dot``
 tile, so tensor cores engage) and masked loads/stores hide the padding. Precision: ``tl.dot``
@@ -19,17 +25,18 @@ SLP vectorizer in the sm_90 backward sequence kernel and need twice the register
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
 import torch
 import triton
 
-from .rows import lstm_bwd_row_kernel, lstm_fwd_row_kernel
+from . import graphs
+from . import steps as steps_mod
 from .sequence import lstm_bwd_sequence_kernel, lstm_fwd_sequence_kernel
-from .step import lstm_bwd_step_kernel, lstm_fwd_step_kernel
 
-STRATEGIES = ("auto", "step", "sequence")
+STRATEGIES = ("auto", "step", "sequence", "persistent")
 # Largest H whose four H×H gate tiles of W_hh the sequence kernels keep on chip with no spills and within
 # the per-block shared memory, as (forward, backward), by operand precision and arch major (8: A100-class,
 # 9: H100-class); measured with scripts/kernel_report.py (docs/KERNELS.md). "auto" uses the step kernels above.
@@ -119,9 +126,12 @@ def choose_strategy(
     backward: bool = False,
     layer_norm: bool = False,
 ) -> str:
-    """``"sequence"`` where W_hh fits on chip for this pass (or when asked), else ``"step"``."""
+    """``"sequence"`` where W_hh fits on chip for this pass (or when asked), else ``"step"``. ``"persistent"`` is
+    opt-in and forward only: its backward runs the step strategy."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: expected one of {list(STRATEGIES)}, got {strategy!r}")
+    if strategy == "persistent":
+        return "step" if backward else strategy
     limit = sequence_max_hidden(dtype, _arch_major(device), backward, layer_norm)
     if strategy == "auto":
         return "sequence" if hidden <= limit else "step"
@@ -154,25 +164,52 @@ def dot_options(dtype: torch.dtype) -> dict:
     return {"INTERPRET_BF16": dtype == torch.bfloat16 and interpreting(), "PRECISION": "tf32" if tf32 else "tf32x3"}
 
 
-def _alloc(*shape, dtype, device) -> torch.Tensor:
+def alloc(*shape, dtype, device) -> torch.Tensor:
     if POISON_OUTPUTS:
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, device=device)
 
 
-def _lengths_arg(lengths: torch.Tensor | None, device) -> tuple[torch.Tensor, bool]:
+def lengths_arg(lengths: torch.Tensor | None, device) -> tuple[torch.Tensor, bool]:
     if lengths is None:
         return torch.empty(1, dtype=torch.int32, device=device), False
     return lengths.to(device=device, dtype=torch.int32).contiguous(), True
 
 
-def _check_index_range(*tensors: torch.Tensor) -> None:
-    # the sequence kernels index whole (T, B, ·) tensors with int32 offsets
+class Refusal(ValueError):
+    """A strategy cannot run this call on this device (index range, on-chip resources); under ``"auto"`` the
+    launcher then uses the step strategy instead."""
+
+
+INDEX_LIMIT = 2**31  # the sequence kernels index whole (T, B, ·) tensors with int32 offsets
+
+
+def check_index_range(*tensors: torch.Tensor) -> None:
     for x in tensors:
-        if x.numel() >= 2**31:
-            raise ValueError(
-                f"sequence kernel: a tensor of {x.numel()} elements exceeds int32 indexing; use strategy='step'"
-            )
+        if x.numel() >= INDEX_LIMIT:
+            raise Refusal(f"a tensor of {x.numel()} elements exceeds the sequence kernel's int32 indexing")
+
+
+def shared_memory(kernel, grid, args: tuple, kwargs: dict, device: torch.device) -> tuple[int, int] | None:
+    """``(bytes the compiled kernel needs per block, the device's opt-in limit per block)`` on CUDA, None elsewhere
+    (the interpreter has no limit). The limit is ``shared_memory_per_block_optin`` (~99 KB on consumer GPUs, 163 KB
+    on A100, 227 KB on H100); compiling here is no extra cost, the launch that follows reuses the binary."""
+    if device.type != "cuda" or interpreting():
+        return None
+    compiled = kernel.warmup(*args, grid=grid, **kwargs)
+    props = torch.cuda.get_device_properties(device)
+    limit = getattr(props, "shared_memory_per_block_optin", props.shared_memory_per_block)
+    return int(compiled.metadata.shared), int(limit)
+
+
+def _launch_sequence_kernel(kernel, grid, args: tuple, kwargs: dict, device: torch.device, *big: torch.Tensor) -> None:
+    """Launch a sequence kernel, or raise :class:`Refusal` if it cannot run here."""
+    check_index_range(*big)
+    needed = shared_memory(kernel, grid, args, kwargs, device)
+    if needed is not None and needed[0] > needed[1]:
+        raise Refusal(f"the sequence kernel needs {needed[0]} bytes of shared memory per block, more than this GPU's "
+                      f"{needed[1]} (shared_memory_per_block_optin)")
+    kernel[grid](*args, **kwargs)
 
 
 def row_config(hidden: int) -> KernelConfig:
@@ -183,10 +220,42 @@ def row_config(hidden: int) -> KernelConfig:
     return KernelConfig(block_b, pow2_h, 0, 4 if block_b * pow2_h < 1024 else 8)
 
 
-def _per_step(tensor: torch.Tensor, present: bool, t: int) -> torch.Tensor:
-    return tensor[t] if present else tensor
+def _plan(steps: int, batch: int, hidden: int, dtype: torch.dtype, has_lengths: bool,
+          variant: VariantInputs) -> steps_mod.Plan:
+    cfg, rows = kernel_config("step", batch, hidden, dtype, variant.layer_norm), row_config(hidden)
+    dots = dot_options(dtype)
+    return steps_mod.Plan(steps, batch, hidden, cfg.block_b, cfg.block_h, cfg.block_k, cfg.num_warps, cfg.num_stages,
+                          rows.block_b, rows.block_h, rows.num_warps, has_lengths, tuple(variant.flags().items()),
+                          dots["INTERPRET_BF16"], dots["PRECISION"], POISON_OUTPUTS)
 
 
+def _run_steps(name: str, plan: steps_mod.Plan, fn, tensors: tuple) -> tuple:
+    """``fn(plan, *tensors)``, from a CUDA graph where :mod:`.graphs` allows it, else eagerly."""
+    if not graphs.enabled(tensors[0].device, interpreting()):
+        return fn(plan, *tensors)
+    key = (name, plan, str(tensors[0].device), tuple((t.shape, t.stride(), t.dtype) for t in tensors))
+    return graphs.CACHE.run(key, functools.partial(fn, plan), tensors)
+
+
+def _in_float32(fn):
+    """float64 calls run in float32, explicitly (the kernels accumulate in float32 whatever their operands, and a
+    float64 ``tl.dot`` with a float32 accumulator is not valid on GPUs); results are cast back to float64."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not any(isinstance(a, torch.Tensor) and a.dtype == torch.float64 for a in args):
+            return fn(*args, **kwargs)
+        cast = [a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        return tuple(None if out is None else out.double() for out in fn(*cast, **kwargs))
+    return wrapper
+
+
+def _refused(strategy: str, why: Refusal) -> None:
+    """Under ``"auto"`` a refusal means "use the step strategy"; a strategy asked for by name raises."""
+    if strategy != "auto":
+        raise ValueError(f"strategy={strategy!r} cannot run this call: {why}; use 'step' or 'auto'") from None
+
+
+@_in_float32
 def lstm_forward(
     pre: torch.Tensor,  # (T, B, 4H) input projection plus biases
     w_hh: torch.Tensor,  # (4H, H)
@@ -197,57 +266,43 @@ def lstm_forward(
     variant: VariantInputs = NO_VARIANT,
 ) -> tuple[torch.Tensor, ...]:
     """Returns ``y (T,B,H), h_n (B,H), c_n (B,H)`` and, saved for backward, ``gates (T,B,4H)`` (activated)
-    and ``cells (T,B,H)`` (the carried c_t); all in ``pre.dtype``."""
+    and ``cells (T,B,H)`` (the carried c_t); all in ``pre.dtype`` (float64 is computed in float32)."""
     steps, batch, four_h = pre.shape
     hidden = four_h // 4
     dtype, device = pre.dtype, pre.device
-    strategy = choose_strategy(hidden, dtype, strategy, device=device, layer_norm=variant.layer_norm)
-    cfg = kernel_config(strategy, batch, hidden, dtype, variant.layer_norm)
-    pre, w_hh = pre.contiguous(), w_hh.contiguous()
-    lens, has_lengths = _lengths_arg(lengths, device)
+    chosen = choose_strategy(hidden, dtype, strategy, device=device, layer_norm=variant.layer_norm)
+    pre, w_hh, h0, c0 = pre.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous()
+    lens, has_lengths = lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(pre)
-    y = _alloc(steps, batch, hidden, dtype=dtype, device=device)
-    gates = _alloc(steps, batch, four_h, dtype=dtype, device=device)
-    cells = _alloc(steps, batch, hidden, dtype=dtype, device=device)
-    common = dict(H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h,
-                  num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype))
-    if strategy == "sequence":
-        _check_index_range(pre)
-        h_n = _alloc(batch, hidden, dtype=dtype, device=device)
-        c_n = _alloc(batch, hidden, dtype=dtype, device=device)
-        lstm_fwd_sequence_kernel[(triton.cdiv(batch, cfg.block_b),)](
-            pre, w_hh, h0.contiguous(), c0.contiguous(), y, gates, cells, h_n, c_n, lens, **ptrs, T=steps, B=batch,
-            **common, **flags,
-        )
-        return y, h_n, c_n, gates, cells
+    if chosen == "persistent":
+        if any(flags.values()):
+            raise ValueError("strategy='persistent' runs the vanilla LSTM only, not "
+                             f"{[k for k, v in flags.items() if v]}; use 'step', 'sequence' or 'auto'")
+        from .persistent_launch import persistent_forward  # it builds on this module's helpers
 
-    w_t = w_hh.t().contiguous()  # (H, 4H): the step kernel reads W_hhᵀ tiles row-contiguously
-    h_state = _alloc(2, batch, hidden, dtype=dtype, device=device)  # ping-pong: read t % 2, write (t+1) % 2
-    c_state = _alloc(2, batch, hidden, dtype=torch.float32, device=device)
-    h_state[0] = h0
-    c_state[0] = c0
-    grid = (triton.cdiv(batch, cfg.block_b), triton.cdiv(hidden, cfg.block_h))
-    # LayerNorm needs whole rows: the step kernel then only does the matmul, and a row kernel the rest
-    r = _alloc(batch, four_h, dtype=torch.float32, device=device) if variant.layer_norm else ptrs["keep_ptr"]
-    rows = row_config(hidden)
-    for t in range(steps):
-        cur, nxt = t % 2, (t + 1) % 2
-        z_c, z_h = _per_step(ptrs["z_c_ptr"], flags["ZONEOUT_C"], t), _per_step(ptrs["z_h_ptr"], flags["ZONEOUT_H"], t)
-        state = (h_state[cur], c_state[cur], h_state[nxt], c_state[nxt], y[t], gates[t], cells[t], lens)
-        lstm_fwd_step_kernel[grid](
-            pre[t], w_t, *state, r, z_c, z_h, ptrs["keep_ptr"], ptrs["resets_ptr"], t, batch, BLOCK_K=cfg.block_k,
-            ELEMENTWISE=not variant.layer_norm, ZONEOUT_C=flags["ZONEOUT_C"] and not variant.layer_norm,
-            ZONEOUT_H=flags["ZONEOUT_H"] and not variant.layer_norm, DROPOUT=flags["DROPOUT"],
-            RESETS=flags["RESETS"], **common,
-        )
-        if variant.layer_norm:
-            lstm_fwd_row_kernel[(triton.cdiv(batch, rows.block_b),)](
-                pre[t], r, *state, ptrs["ln_h_ptr"], ptrs["ln_c_w_ptr"], ptrs["ln_c_b_ptr"], z_c, z_h,
-                ptrs["resets_ptr"], t, batch, H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=rows.block_b,
-                BLOCK_H=rows.block_h, INTERPRET_BF16=common["INTERPRET_BF16"], num_warps=rows.num_warps,
-                **{k: v for k, v in flags.items() if k != "DROPOUT"},
-            )
-    return y, h_state[steps % 2], c_state[steps % 2].to(dtype), gates, cells
+        try:
+            return persistent_forward(pre, w_hh, h0, c0, lengths)
+        except Refusal as why:
+            _refused(strategy, why)
+    if chosen == "sequence":
+        cfg = kernel_config("sequence", batch, hidden, dtype, variant.layer_norm)
+        y = alloc(steps, batch, hidden, dtype=dtype, device=device)
+        gates = alloc(steps, batch, four_h, dtype=dtype, device=device)
+        cells = alloc(steps, batch, hidden, dtype=dtype, device=device)
+        h_n = alloc(batch, hidden, dtype=dtype, device=device)
+        c_n = alloc(batch, hidden, dtype=dtype, device=device)
+        kwargs = dict(**ptrs, T=steps, B=batch, H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b,
+                      BLOCK_H=cfg.block_h, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype),
+                      **flags)
+        try:
+            _launch_sequence_kernel(lstm_fwd_sequence_kernel, (triton.cdiv(batch, cfg.block_b),),
+                                    (pre, w_hh, h0, c0, y, gates, cells, h_n, c_n, lens), kwargs, device, pre)
+            return y, h_n, c_n, gates, cells
+        except Refusal as why:
+            _refused(strategy, why)
+    plan = _plan(steps, batch, hidden, dtype, has_lengths, variant)
+    tensors = (pre, w_hh, h0, c0, lens, *(ptrs[k] for k in steps_mod.VARIANT_POINTERS))
+    return _run_steps("forward", plan, steps_mod.forward, tensors)
 
 
 def lstm_backward(
@@ -267,6 +322,7 @@ def lstm_backward(
     return d_pre, d_h0, d_c0
 
 
+@_in_float32
 def lstm_variant_backward(
     grad_y: torch.Tensor,  # (T, B, H)
     grad_h_n: torch.Tensor,  # (B, H)
@@ -282,66 +338,40 @@ def lstm_variant_backward(
     r_rstd: torch.Tensor | None = None,  # (T, B) float32 its 1/std; with LN_h only
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """Returns ``d_pre (T,B,4H)``, ``d_r (T,B,4H)`` = dL/d((m ⊙ h~) W_hhᵀ) (``d_pre`` itself without LN_h), the
-    operand of the caller's dW_hh GEMM, ``d_c_out (T,B,H)`` = dL/dLN_c(c_t) (None without LN_c), ``d_h0``, ``d_c0``;
-    all in ``gates.dtype``."""
+    operand of the caller's dW_hh GEMM, ``d_c_out (T,B,H)`` = dL/dLN_c(ĉ_t) (None without LN_c), ``d_h0``, ``d_c0``;
+    all in ``gates.dtype`` (float64 is computed in float32)."""
     steps, batch, four_h = gates.shape
     hidden = four_h // 4
     dtype, device = gates.dtype, gates.device
-    strategy = choose_strategy(hidden, dtype, strategy, device=device, backward=True, layer_norm=variant.layer_norm)
-    cfg = kernel_config(strategy, batch, hidden, dtype, variant.layer_norm)
-    grad_y, gates, cells, w_hh, c0 = (x.contiguous() for x in (grad_y, gates, cells, w_hh, c0))
-    lens, has_lengths = _lengths_arg(lengths, device)
+    chosen = choose_strategy(hidden, dtype, strategy, device=device, backward=True, layer_norm=variant.layer_norm)
+    grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0 = (
+        x.contiguous() for x in (grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0))
+    lens, has_lengths = lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(gates)
-    d_pre = _alloc(steps, batch, four_h, dtype=dtype, device=device)
-    d_r = _alloc(steps, batch, four_h, dtype=dtype, device=device) if flags["LN_H"] else d_pre
-    d_c_out = _alloc(steps, batch, hidden, dtype=dtype, device=device) if flags["LN_C"] else None
     dummy = ptrs["keep_ptr"].new_empty(1)
-    ln_h = dict(r_hat_ptr=r_hat.contiguous() if flags["LN_H"] else dummy,
-                r_rstd_ptr=r_rstd.contiguous() if flags["LN_H"] else dummy.float())
-    common = dict(H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h,
-                  num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype))
-    if strategy == "sequence":
-        _check_index_range(gates)
-        d_h0 = _alloc(batch, hidden, dtype=dtype, device=device)
-        d_c0 = _alloc(batch, hidden, dtype=dtype, device=device)
-        lstm_bwd_sequence_kernel[(triton.cdiv(batch, cfg.block_b),)](
-            grad_y, grad_h_n.contiguous(), grad_c_n.contiguous(), gates, cells, c0, w_hh, d_pre, d_h0, d_c0, lens,
-            ln_h_ptr=ptrs["ln_h_ptr"], **ln_h, d_r_ptr=d_r, ln_c_w_ptr=ptrs["ln_c_w_ptr"],
-            ln_c_b_ptr=ptrs["ln_c_b_ptr"], d_c_out_ptr=dummy if d_c_out is None else d_c_out,
-            z_c_ptr=ptrs["z_c_ptr"], z_h_ptr=ptrs["z_h_ptr"], keep_ptr=ptrs["keep_ptr"],
-            resets_ptr=ptrs["resets_ptr"], T=steps, B=batch, **common, **flags,
-        )
-        return d_pre, d_r, d_c_out, d_h0, d_c0
-
-    dh = grad_h_n.to(torch.float32).contiguous().clone()  # carried dL/dh, updated in place by each launch
-    dc = grad_c_n.to(torch.float32).contiguous().clone()
-    grid = (triton.cdiv(batch, cfg.block_b), triton.cdiv(hidden, cfg.block_h))
-    rows = row_config(hidden)
-    matmul_flags = dict(ZONEOUT_H=flags["ZONEOUT_H"], DROPOUT=flags["DROPOUT"], RESETS=flags["RESETS"])
-    elementwise_flags = dict(ZONEOUT_C=flags["ZONEOUT_C"]) if not variant.layer_norm else {}
-    for t in range(steps - 1, -1, -1):
-        has_next = t + 1 < steps
-        z_c, z_h = _per_step(ptrs["z_c_ptr"], flags["ZONEOUT_C"], t), _per_step(ptrs["z_h_ptr"], flags["ZONEOUT_H"], t)
-        step_args = (grad_y[t], gates[t], cells[t], cells[t - 1] if t > 0 else c0, d_pre[t], lens)
-        if has_next or not variant.layer_norm:  # LayerNorm: the matmul launch only (nothing to fold at t = T-1)
-            lstm_bwd_step_kernel[grid](
-                d_r[t + 1] if has_next else d_r[t], w_hh, dh, dc, *step_args, z_c, z_h, ptrs["keep_ptr"],
-                ptrs["resets_ptr"], t, batch, HAS_NEXT=has_next, ELEMENTWISE=not variant.layer_norm,
-                BLOCK_K=cfg.block_k, **matmul_flags, **elementwise_flags, **common,
-            )
-        if variant.layer_norm:
-            lstm_bwd_row_kernel[(triton.cdiv(batch, rows.block_b),)](
-                dh, dc, *step_args[:5], lens, ptrs["ln_h_ptr"], ln_h["r_hat_ptr"][t] if flags["LN_H"] else dummy,
-                ln_h["r_rstd_ptr"][t] if flags["LN_H"] else dummy, d_r[t], ptrs["ln_c_w_ptr"], ptrs["ln_c_b_ptr"],
-                d_c_out[t] if flags["LN_C"] else dummy, z_c, z_h, ptrs["resets_ptr"], t, batch, H=hidden,
-                HAS_LENGTHS=has_lengths, BLOCK_B=rows.block_b, BLOCK_H=rows.block_h,
-                INTERPRET_BF16=common["INTERPRET_BF16"], num_warps=rows.num_warps,
-                **{k: v for k, v in flags.items() if k != "DROPOUT"},
-            )
-    # closing launch: dh_0 = dL/dr_0 W_hh (every row is active at step 0); the elementwise arguments are unused
-    lstm_bwd_step_kernel[grid](
-        d_r[0], w_hh, dh, dc, grad_y[0], gates[0], cells[0], c0, d_pre[0], lens, ptrs["z_c_ptr"], ptrs["z_h_ptr"],
-        ptrs["keep_ptr"], ptrs["resets_ptr"], -1, batch, HAS_NEXT=True, ELEMENTWISE=False, BLOCK_K=cfg.block_k,
-        **matmul_flags, **common,
-    )
-    return d_pre, d_r, d_c_out, dh.to(dtype), dc.to(dtype)
+    r_hat = r_hat.float().contiguous() if flags["LN_H"] else dummy.float()
+    r_rstd = r_rstd.float().contiguous() if flags["LN_H"] else dummy.float()
+    if chosen == "sequence":
+        cfg = kernel_config("sequence", batch, hidden, dtype, variant.layer_norm)
+        d_pre = alloc(steps, batch, four_h, dtype=dtype, device=device)
+        d_r = alloc(steps, batch, four_h, dtype=dtype, device=device) if flags["LN_H"] else d_pre
+        d_c_out = alloc(steps, batch, hidden, dtype=dtype, device=device) if flags["LN_C"] else None
+        d_h0 = alloc(batch, hidden, dtype=dtype, device=device)
+        d_c0 = alloc(batch, hidden, dtype=dtype, device=device)
+        kwargs = dict(ln_h_ptr=ptrs["ln_h_ptr"], r_hat_ptr=r_hat, r_rstd_ptr=r_rstd, d_r_ptr=d_r,
+                      ln_c_w_ptr=ptrs["ln_c_w_ptr"], ln_c_b_ptr=ptrs["ln_c_b_ptr"],
+                      d_c_out_ptr=dummy if d_c_out is None else d_c_out, z_c_ptr=ptrs["z_c_ptr"],
+                      z_h_ptr=ptrs["z_h_ptr"], keep_ptr=ptrs["keep_ptr"], resets_ptr=ptrs["resets_ptr"], T=steps,
+                      B=batch, H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h,
+                      num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype), **flags)
+        try:
+            _launch_sequence_kernel(lstm_bwd_sequence_kernel, (triton.cdiv(batch, cfg.block_b),),
+                                    (grad_y, grad_h_n, grad_c_n, gates, cells, c0, w_hh, d_pre, d_h0, d_c0, lens),
+                                    kwargs, device, gates)
+            return d_pre, d_r, d_c_out, d_h0, d_c0
+        except Refusal as why:
+            _refused(strategy, why)
+    plan = _plan(steps, batch, hidden, dtype, has_lengths, variant)
+    tensors = (grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0, lens, r_hat, r_rstd,
+               *(ptrs[k] for k in steps_mod.VARIANT_POINTERS))
+    return _run_steps("backward", plan, steps_mod.backward, tensors)

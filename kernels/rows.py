@@ -40,7 +40,7 @@ def _load_gates(ptr, offs, mask, H: tl.constexpr):
     return i, f, g, o
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # one binary for every step (t = 1 or t % 16 == 0 would specialise)
 def lstm_fwd_row_kernel(
     pre_ptr,  # (B, 4H) P_t, input dtype
     r_ptr,  # (B, 4H) float32 (m ⊙ h~) W_hhᵀ from the matmul launch
@@ -74,12 +74,12 @@ def lstm_fwd_row_kernel(
     rows, cols, row_ok, col_ok, mask, state_offs, gate_offs = row_tile(B, H, BLOCK_B, BLOCK_H)
     dt = y_ptr.dtype.element_ty
     r_i, r_f, r_g, r_o = _load_gates(r_ptr, gate_offs, mask, H)
+    p_i, p_f, p_g, p_o = _load_gates(pre_ptr, gate_offs, mask, H)
     if LN_H:
         gain_i, gain_f, gain_g, gain_o = load_gains(ln_h_ptr, cols, H, LN_H)
-        a_i, a_f, a_g, a_o = add_layer_norm(pre_ptr + gate_offs, mask, col_ok, H, gain_i, gain_f, gain_g, gain_o,
+        a_i, a_f, a_g, a_o = add_layer_norm(p_i, p_f, p_g, p_o, col_ok, H, gain_i, gain_f, gain_g, gain_o,
                                             r_i, r_f, r_g, r_o)
     else:
-        p_i, p_f, p_g, p_o = _load_gates(pre_ptr, gate_offs, mask, H)
         a_i, a_f, a_g, a_o = p_i + r_i, p_f + r_f, p_g + r_g, p_o + r_o
     h_prev = tl.load(h_prev_ptr + state_offs, mask=mask, other=0.0)
     c_prev = tl.load(c_prev_ptr + state_offs, mask=mask, other=0.0)
@@ -94,7 +94,7 @@ def lstm_fwd_row_kernel(
                i, f, g, o, c, h, h_prev, c_prev, INTERPRET_BF16)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # one binary for every step (t = 1 or t % 16 == 0 would specialise)
 def lstm_bwd_row_kernel(
     dh_ptr,  # (B, H) float32 carry: dL/dh state after step t (the matmul launch folded step t+1 in), in/out
     dc_ptr,  # (B, H) float32 carry: dL/dc state after step t, in/out (becomes dL/dc_{t-1})

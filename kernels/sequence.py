@@ -10,7 +10,8 @@ per step and no per-step weight traffic — the FlashRNN regime of small H and l
 
 Variants (DESIGN §4) are constexpr flags (all off: the vanilla kernel). A program owns whole rows, so
 LayerNorm over 4H (LN_h) and over H (LN_c) are register reductions; masks are read per step, the dropout
-mask and the gains once. Backward reads LN_h's normalised input ``r̂`` and ``1/std``, recomputed by the
+mask and the gains once. Forward prefetches ``P_{t+1}`` during step t, so its load latency is off the chain of
+dependent steps. Backward reads LN_h's normalised input ``r̂`` and ``1/std``, recomputed by the
 caller with one GEMM, and writes ``d_r`` (dW_hh's operand) and ``dL/dLN_c(c)`` (for the LN_c gradients).
 """
 
@@ -47,6 +48,13 @@ def _gate_tiles(w_ptr, cols, H: tl.constexpr, TRANSPOSE: tl.constexpr):
     """The four gate tiles i, f, g, o of W_hh (see ``_gate_tile``), loaded once per sequence."""
     return (_gate_tile(w_ptr, 0, cols, cols, H, TRANSPOSE), _gate_tile(w_ptr, 1, cols, cols, H, TRANSPOSE),
             _gate_tile(w_ptr, 2, cols, cols, H, TRANSPOSE), _gate_tile(w_ptr, 3, cols, cols, H, TRANSPOSE))
+
+
+@triton.jit
+def _load_pre(pre_t, mask, H: tl.constexpr):
+    """The four gate tiles i, f, g, o of ``P_t`` at ``pre_t`` (the tile's offsets applied), in the input dtype."""
+    return (tl.load(pre_t, mask=mask, other=0.0), tl.load(pre_t + H, mask=mask, other=0.0),
+            tl.load(pre_t + 2 * H, mask=mask, other=0.0), tl.load(pre_t + 3 * H, mask=mask, other=0.0))
 
 
 @triton.jit
@@ -95,23 +103,25 @@ def lstm_fwd_sequence_kernel(
     gain_i, gain_f, gain_g, gain_o = load_gains(ln_h_ptr, cols, H, LN_H)
     ln_w, ln_b = load_ln_c(ln_c_w_ptr, ln_c_b_ptr, cols, H, LN_C)
     keep = load_keep(keep_ptr, state_offs, mask, DROPOUT)
+    p_i, p_f, p_g, p_o = _load_pre(pre_ptr + gate_offs, mask, H)  # P_0
     for t in range(T):
-        pre_t = pre_ptr + t * B * 4 * H + gate_offs
+        # prefetch P_{t+1} (P_{T-1} again at the last step): its load is in flight during this step's matmuls and
+        # cell update, off the critical path
+        n_i, n_f, n_g, n_o = _load_pre(pre_ptr + tl.minimum(t + 1, T - 1) * B * 4 * H + gate_offs, mask, H)
         fresh = fresh_rows(resets_ptr + t * B, rows, row_ok, RESETS)
         h_in, c_in, h_rec = entering_state(h, c, keep, fresh, dt, INTERPRET_BF16, DROPOUT, RESETS)
         if LN_H:  # a = P_t + LN_h(h~ W_hhᵀ): the recurrent part is normalised over all 4H on its own
             zero = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
             a_i, a_f, a_g, a_o = add_layer_norm(
-                pre_t, mask, col_ok, H, gain_i, gain_f, gain_g, gain_o, dot(h_rec, w_i, zero, INTERPRET_BF16,
+                p_i, p_f, p_g, p_o, col_ok, H, gain_i, gain_f, gain_g, gain_o, dot(h_rec, w_i, zero, INTERPRET_BF16,
                 PRECISION), dot(h_rec, w_f, zero, INTERPRET_BF16, PRECISION), dot(h_rec, w_g, zero, INTERPRET_BF16,
                 PRECISION), dot(h_rec, w_o, zero, INTERPRET_BF16, PRECISION))
         else:
-            a_i = dot(h_rec, w_i, tl.load(pre_t, mask=mask, other=0.0).to(tl.float32), INTERPRET_BF16, PRECISION)
-            a_f = dot(h_rec, w_f, tl.load(pre_t + H, mask=mask, other=0.0).to(tl.float32), INTERPRET_BF16, PRECISION)
-            a_g = dot(h_rec, w_g, tl.load(pre_t + 2 * H, mask=mask, other=0.0).to(tl.float32), INTERPRET_BF16,
-                      PRECISION)
-            a_o = dot(h_rec, w_o, tl.load(pre_t + 3 * H, mask=mask, other=0.0).to(tl.float32), INTERPRET_BF16,
-                      PRECISION)
+            a_i = dot(h_rec, w_i, p_i.to(tl.float32), INTERPRET_BF16, PRECISION)
+            a_f = dot(h_rec, w_f, p_f.to(tl.float32), INTERPRET_BF16, PRECISION)
+            a_g = dot(h_rec, w_g, p_g.to(tl.float32), INTERPRET_BF16, PRECISION)
+            a_o = dot(h_rec, w_o, p_o.to(tl.float32), INTERPRET_BF16, PRECISION)
+        p_i, p_f, p_g, p_o = n_i, n_f, n_g, n_o
         z_c, z_h = load_zoneout(z_c_ptr + t * B * H, z_h_ptr + t * B * H, state_offs, mask, c, ZONEOUT_C, ZONEOUT_H)
         i, f, g, o, c_new, h_new = cell_forward(a_i, a_f, a_g, a_o, c_in, h_in, z_c, z_h, ln_w, ln_b, col_ok, H,
                                                 LN_C, ZONEOUT_C, ZONEOUT_H)

@@ -28,7 +28,7 @@ from .cell import active_rows, cell_backward, cell_forward, dot, store_gates, st
 from .variant import entering_state, fresh_rows, load_keep, load_zoneout, recurrent_grad
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # one binary for every step (t = 1 or t % 16 == 0 would specialise)
 def lstm_fwd_step_kernel(
     pre_ptr,  # (B, 4H) P_t = x_t W_ihᵀ + biases, input dtype
     w_t_ptr,  # (H, 4H) W_hhᵀ, contiguous
@@ -106,7 +106,7 @@ def lstm_fwd_step_kernel(
                    i, f, g, o, c, h, h_prev, c_prev, INTERPRET_BF16)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["t"])  # one binary for every step (t = 1 or t % 16 == 0 would specialise)
 def lstm_bwd_step_kernel(
     d_pre_next_ptr,  # (B, 4H) dL/dr_{t+1} (= da_{t+1} unless LN_h: then rows.py's d_r), written by the previous launch
     w_ptr,  # (4H, H) W_hh, contiguous

@@ -83,14 +83,12 @@ def entering_state(h, c, keep, fresh, dt: tl.constexpr, INTERPRET_BF16: tl.const
 
 
 @triton.jit
-def add_layer_norm(pre_t, mask, col_ok, H: tl.constexpr, gain_i, gain_f, gain_g, gain_o, r_i, r_f, r_g, r_o):
-    """``a = P_t + LN_h(r)`` from the four float32 tiles of ``r = (m ⊙ h~) W_hhᵀ`` (whole rows of 4H)."""
+def add_layer_norm(p_i, p_f, p_g, p_o, col_ok, H: tl.constexpr, gain_i, gain_f, gain_g, gain_o, r_i, r_f, r_g, r_o):
+    """``a = P_t + LN_h(r)`` from P_t's four gate tiles and the four float32 tiles of ``r = (m ⊙ h~) W_hhᵀ`` (whole
+    rows of 4H)."""
     r_i, r_f, r_g, r_o, _ = layer_norm4(r_i, r_f, r_g, r_o, col_ok, 4 * H)
-    a_i = tl.load(pre_t, mask=mask, other=0.0).to(tl.float32) + r_i * gain_i
-    a_f = tl.load(pre_t + H, mask=mask, other=0.0).to(tl.float32) + r_f * gain_f
-    a_g = tl.load(pre_t + 2 * H, mask=mask, other=0.0).to(tl.float32) + r_g * gain_g
-    a_o = tl.load(pre_t + 3 * H, mask=mask, other=0.0).to(tl.float32) + r_o * gain_o
-    return a_i, a_f, a_g, a_o
+    return (p_i.to(tl.float32) + r_i * gain_i, p_f.to(tl.float32) + r_f * gain_f, p_g.to(tl.float32) + r_g * gain_g,
+            p_o.to(tl.float32) + r_o * gain_o)
 
 
 @triton.jit

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmkit.data.windowing import make_windows
+from lstmkit.data.windowing import SplitPoints, make_windows
 from lstmkit.forecast.cv import Fold, kfold_indices, rolling_origin_folds
 
 
@@ -36,7 +36,7 @@ def test_rolling_origin_expands_without_overlap(n_rows, folds, test_size):
 def test_fold_windows_forecast_only_the_fold_test_rows():
     frame = pd.DataFrame({"y": np.arange(120.0)})
     fold = rolling_origin_folds(120, folds=3, test_size=20)[0]  # test rows 60..79; rows 80.. unused
-    windows = make_windows(frame, "y", 5, 3, fold.split_points(frame.index))
+    windows = make_windows(frame, "y", 5, 3, SplitPoints.from_positions(frame.index, *fold.positions))
     assert windows["test"].targets.min() == 60 and windows["test"].targets.max() == 79
     assert windows["train"].targets.max() < fold.val_start
     assert windows["val"].targets.min() >= fold.val_start and windows["val"].targets.max() < 60

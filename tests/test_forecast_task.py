@@ -5,16 +5,15 @@ TensorBoard figure; cross-validation folds)."""
 from __future__ import annotations
 
 import json
-import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import statsmodels.api as sm
 import torch
+from helpers import QUIET, compose_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from test_framework_config import QUIET, compose_config
 
+from lstmkit.cross_validate import cross_validate
 from lstmkit.data.forecasting import ForecastDataModule
 from lstmkit.models.forecasting import LSTMForecaster
 from lstmkit.train import run
@@ -109,7 +108,6 @@ def test_quantile_forecasts_with_baselines_and_figure(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["rolling", "kfold"])
 def test_cross_validation_folds(kind, tmp_path):
-    module = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "cross_validate.py"))
     overrides = [
         "experiment=sine_regression",
         *QUIET,
@@ -120,7 +118,7 @@ def test_cross_validation_folds(kind, tmp_path):
         "model.classical=null",
         "model.net.hidden_size=8",
     ]
-    module["cross_validate"](compose_config("cross_validate", overrides, tmp_path))
+    cross_validate(compose_config("cross_validate", overrides, tmp_path))
     result = json.loads((tmp_path / "cv.json").read_text())
     assert len(result["folds"]) == 2 and "test/mae" in result["summary"]
     assert result["summary"]["test/mae"]["mean"] == pytest.approx(np.mean([f["test/mae"] for f in result["folds"]]))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_framework_config import QUIET, compose_config
+from helpers import QUIET, compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

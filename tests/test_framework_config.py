@@ -4,38 +4,18 @@ the valid choices."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from importlib import resources
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
+from helpers import QUIET, compose_config
 from hydra.errors import HydraException
-from omegaconf import DictConfig, open_dict
 
 from lstmkit.utils.hydra import CONFIG_MODULE, explain_override_error
 
 CONF = resources.files(CONFIG_MODULE)
 EXPERIMENTS = sorted(p.name.removesuffix(".yaml") for p in (CONF / "experiment").iterdir() if p.name.endswith(".yaml"))
 SEARCHES = sorted(p.name.removesuffix(".yaml") for p in (CONF / "hparams_search").iterdir() if p.name.endswith(".yaml"))
-QUIET = ["extras.print_config=false", "callbacks.rich_progress_bar=null", "callbacks.model_summary=null"]
-
-
-def compose_config(config_name: str, overrides: list[str], output_dir: Path | None = None) -> DictConfig:
-    """Compose like ``@hydra.main`` does, with the run's output folder set to ``output_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
-    if output_dir is not None:
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(output_dir)
-            cfg.paths.log_dir = str(output_dir)
-            cfg.paths.work_dir = os.getcwd()
-        HydraConfig().set_config(cfg)
-    return cfg
 
 
 def test_experiments_exist():

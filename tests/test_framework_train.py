@@ -7,9 +7,9 @@ import json
 
 import pytest
 import torch
+from helpers import QUIET, compose_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
-from test_framework_config import QUIET, compose_config
 
 from lstmkit import eval as lstmkit_eval
 from lstmkit.train import run

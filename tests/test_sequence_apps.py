@@ -10,7 +10,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from test_framework_config import compose_config
+from helpers import compose_config
 from torch import nn
 
 from lstmkit.data.moving_digits import DIRECTIONS, MovingDigitsDataModule, make_clips, shuffle_frames

@@ -125,7 +125,7 @@ def test_review_tokens_drop_markup_and_punctuation_but_keep_marks():
     assert ReviewsDataModule(token_pattern=r"[a-z]+").words("Good.<br/>Tea, 2 cups") == ["good", "tea", "cups"]
     assert ReviewsDataModule().words("2 < 3 cups > 1 cup") == ["2", "3", "cups", "1", "cup"]  # not a tag
     # the experiment's YAML (quoted regex) gives the same tokens as the default
-    from test_framework_config import compose_config
+    from helpers import compose_config
 
     pattern = compose_config("train", ["experiment=sentiment_reviews"]).data.token_pattern
     assert ReviewsDataModule(token_pattern=pattern).words(text) == ReviewsDataModule().words(text)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from test_framework_config import compose_config
+from helpers import compose_config
 
 from lstmkit.data.language_modeling import BPTTDataset, LanguageModelDataModule, batchify, split_lines
 from lstmkit.data.vocab import EOS, UNK, Tokenizer, Vocabulary

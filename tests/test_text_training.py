@@ -6,8 +6,8 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
+from helpers import compose_config
 from lightning.pytorch.callbacks import Callback
-from test_framework_config import compose_config
 
 from lstmkit.utils.hydra import instantiate
 

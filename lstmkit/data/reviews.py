@@ -62,13 +62,17 @@ class ReviewsDataModule(ResumableDataModule):
         self.labels: dict[str, list[int]] = {}
         self.datasets: dict[str, PaddedPairs] = {}
 
+    def load(self) -> dict[str, tuple[list[str], list[str]]]:
+        """``{"train": (texts, labels), "test": (texts, labels)}`` (a subclass reads other texts)."""
+        return load_reviews()
+
     def prepare_data(self) -> None:
-        load_reviews()
+        self.load()
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        data = load_reviews()
+        data = self.load()
         self.classes = sorted(set(data["train"][1]))
         texts, scores = data["train"]
         order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(0)).tolist()

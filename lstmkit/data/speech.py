@@ -23,9 +23,14 @@ Training utterances only are augmented: with probability ``speed_perturb_prob`` 
 ``speed_perturb`` (resampling: faster and higher, like Kaldi's speed perturbation), and with probability
 ``noise_prob`` white noise at an SNR drawn from ``snr_db``. Validation and test audio is clean.
 
-**Cache.** ``<root>/<hash of the settings>/``: ``wav/<split>/<index>.wav``, ``settings.json`` and ``manifest.csv``
-(``path, transcript, voice, engine, speed, pitch, tempo, snr_db, split, seconds``; written last, so a folder with
-a manifest is complete). The same settings give the same folder and the same files.
+**Cache.** ``<root>/<hash of the settings>/``: ``wav/<split>/<index>.wav``, ``settings.json`` (the settings and the
+synthesisers' versions) and ``manifest.csv`` (``path, transcript, voice, engine, speed, pitch, tempo, snr_db, split,
+seconds``; written last, so a folder with a manifest is complete).
+
+**Reproducibility.** The same settings give the same folder and byte-identical files with the same espeak-ng and
+flite releases (and the same numpy/scipy, which resample and add noise), whatever the machine's state: in how
+many threads, in which order, or on a fresh machine (see :func:`synthesizer_environment`). Another synthesiser
+release may change the audio; the folder name does not change with it, ``settings.json`` records the versions.
 """
 
 from __future__ import annotations
@@ -247,6 +252,30 @@ def check_engines(spec: SpeechDataSpec, folder: Path | None = None) -> None:
             raise ValueError(f"flite_voices: {unknown} are not built into this flite; available: {listed[2:]}")
 
 
+def engine_versions(spec: SpeechDataSpec) -> dict[str, str]:
+    """``{engine: its --version output on one line}`` for the synthesisers ``spec`` needs. Recorded in
+    ``settings.json`` and not part of the folder's hash: another espeak-ng or flite release may give other audio."""
+    return {engine: " ".join(subprocess.run([engine, "--version"], capture_output=True, text=True,
+                                            check=False).stdout.split()) for engine in spec.engines()}
+
+
+def synthesizer_environment(workdir: str | Path) -> dict[str, str]:
+    """The environment the synthesisers run in: ours, with PulseAudio pointed at a socket that does not exist and a
+    runtime folder inside ``workdir``.
+
+    espeak-ng writes files, yet its audio library (libpcaudio) still probes for a PulseAudio server first, and
+    libpulse, on its first run for a user (no ``~/.config/pulse/<machine-id>-runtime`` link, or its ``/tmp/pulse-*``
+    target cleaned away), names a new runtime folder with 12 draws from the C library's ``rand()`` -- the unseeded
+    generator that espeak-ng's breath noise (voice variants ``f2``, ``f3``, ``f5``) draws from too. The first
+    utterances on a fresh machine then came out different from the same utterances later. With an explicit server
+    address libpulse neither looks for nor creates a runtime folder, fails to connect at once, and never touches a
+    sound server the user may be running.
+    """
+    workdir = Path(workdir)
+    return {**os.environ, "PULSE_SERVER": f"unix:{workdir / 'no-sound-server'}",
+            "PULSE_RUNTIME_PATH": str(workdir / "pulse")}
+
+
 def synthesize(utterance: Utterance, workdir: str | Path) -> tuple[np.ndarray, int]:
     """Run the utterance's synthesiser; ``(samples float32, sample_rate)`` as it wrote them."""
     engine, name = utterance.voice.split(":", 1)
@@ -257,7 +286,8 @@ def synthesize(utterance: Utterance, workdir: str | Path) -> tuple[np.ndarray, i
     else:
         command = ["flite", "-voice", name, "--setf", f"duration_stretch={utterance.speed:g}", "--setf",
                    f"int_f0_target_mean={utterance.pitch:g}", "-t", utterance.transcript, "-o", str(path)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False,
+                            env=synthesizer_environment(workdir))
     if result.returncode != 0 or not path.exists():
         raise RuntimeError(f"{engine} failed for voice {utterance.voice!r} (exit {result.returncode}): "
                            f"{result.stderr.strip() or result.stdout.strip()}\ncommand: {' '.join(command)}")
@@ -293,7 +323,8 @@ def make_speech_data(spec: SpeechDataSpec, root: str | Path, workers: int | None
     check_engines(spec, folder)
     for split in SPLITS:
         (folder / "wav" / split).mkdir(parents=True, exist_ok=True)
-    (folder / "settings.json").write_text(json.dumps(json.loads(spec.as_json()), indent=2) + "\n")
+    settings = {**json.loads(spec.as_json()), "synthesizers": engine_versions(spec)}
+    (folder / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
     rows = []
     workers = workers or min(4, os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="lstmkit_speech_") as workdir, \

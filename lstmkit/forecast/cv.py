@@ -2,9 +2,9 @@
 
 Both wrap scikit-learn splitters (``TimeSeriesSplit``, ``KFold``). A rolling-origin fold is three consecutive row
 ranges — train, val (the tail of the training rows, for early stopping or threshold calibration) and test — and
-:meth:`Fold.split_points` turns it into the :class:`~lstmkit.data.windowing.SplitPoints` that windowing and
-preparation use, so each fold follows the same leakage rule as a single run. Rows after a fold's test range are
-not used by that fold.
+:attr:`Fold.positions` are what :meth:`lstmkit.data.windowing.SplitPoints.from_positions` takes (the data module's
+``split_positions``), so each fold follows the same leakage rule as a single run. Rows after a fold's test range are
+not used by that fold. Nothing here imports :mod:`lstmkit.data`, which imports this module: one direction only.
 """
 
 from __future__ import annotations
@@ -12,10 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-from sklearn.model_selection import KFold, TimeSeriesSplit
-
-from lstmkit.data.windowing import SplitPoints
 
 __all__ = ["Fold", "kfold_indices", "rolling_origin_folds"]
 
@@ -30,8 +26,10 @@ class Fold:
     test_start: int
     test_end: int
 
-    def split_points(self, index: pd.Index) -> SplitPoints:
-        return SplitPoints.from_positions(index, self.val_start, self.test_start, self.test_end)
+    @property
+    def positions(self) -> tuple[int, int, int]:
+        """``(val_start, test_start, test_end)``: the row positions of ``SplitPoints.from_positions``."""
+        return self.val_start, self.test_start, self.test_end
 
 
 def rolling_origin_folds(
@@ -46,6 +44,8 @@ def rolling_origin_folds(
     """
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    from sklearn.model_selection import TimeSeriesSplit  # imported by the folds' users only
+
     splitter = TimeSeriesSplit(n_splits=folds, test_size=test_size)
     result = []
     for i, (train, test) in enumerate(splitter.split(np.empty((n_rows, 1)))):
@@ -63,5 +63,7 @@ def kfold_indices(
     n_samples: int, folds: int = 5, shuffle: bool = True, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(train_indices, test_indices)`` of ``folds``-fold cross-validation over i.i.d. samples (``sklearn.KFold``)."""
+    from sklearn.model_selection import KFold
+
     splitter = KFold(n_splits=folds, shuffle=shuffle, random_state=seed if shuffle else None)
     return list(splitter.split(np.empty((n_samples, 1))))

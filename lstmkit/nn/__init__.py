@@ -1,5 +1,8 @@
-"""Drop-in LSTM modules: ``from lstmkit.nn import LSTM, LSTMCell``."""
+"""Drop-in LSTM modules: ``from lstmkit.nn import LSTM, LSTMCell``; :func:`convert` swaps layers with torch's
+(and to the traceable eval-mode form for export, :class:`TraceableLSTM`)."""
 
+from lstmkit.nn.convert import convert
 from lstmkit.nn.lstm import LSTM, LSTMCell
+from lstmkit.nn.traceable import TraceableLSTM
 
-__all__ = ["LSTM", "LSTMCell"]
+__all__ = ["LSTM", "LSTMCell", "TraceableLSTM", "convert"]

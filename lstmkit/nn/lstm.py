@@ -186,6 +186,32 @@ class LSTM(nn.Module):
             output = output.transpose(0, 1)
         return output, (h_n, c_n)
 
+    def to_torch(self) -> nn.LSTM:
+        """A ``torch.nn.LSTM`` with this layer's configuration, weights (copied), device, dtype and train/eval mode.
+        Raises ``ValueError`` naming the variant option that torch has no equivalent of."""
+        from lstmkit.nn.convert import refuse_variant
+
+        refuse_variant(self)
+        weight = self.weight_ih_l0
+        module = nn.LSTM(self.input_size, self.hidden_size, self.num_layers, self.bias, self.batch_first,
+                         self.dropout, self.bidirectional, self.proj_size, device=weight.device, dtype=weight.dtype)
+        module.load_state_dict(self.state_dict())
+        return module.train(self.training)
+
+    @classmethod
+    def from_torch(cls, module: nn.LSTM, **options) -> LSTM:
+        """An :class:`LSTM` with ``module``'s configuration and weights (copied); ``options`` are this class's
+        keyword-only options (``backend``, ``layer_norm``, ``zoneout_cell``, …: new LayerNorm parameters start at
+        their initial values)."""
+        from lstmkit.nn.convert import check_torch_module, load_torch_weights
+
+        check_torch_module(module, nn.LSTM, options)
+        weight = module.weight_ih_l0
+        new = cls(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
+                  module.dropout, module.bidirectional, module.proj_size, device=weight.device, dtype=weight.dtype,
+                  **options)
+        return load_torch_weights(new, module)
+
 
 class LSTMCell(nn.Module):
     """One LSTM step with the contract of ``torch.nn.LSTMCell``: ``forward(input, hx=None) -> (h_1, c_1)``.
@@ -254,8 +280,8 @@ class LSTMCell(nn.Module):
         vanilla = not masks and not self.variant.active
         if vanilla and resolve_backend(self.backend, input.device, dtype=input.dtype,
                                        hidden_size=self.hidden_size) == "aten":
-            # aten's fused cell, as torch.nn.LSTMCell runs it: the oneDNN sequence kernel that a one-step
-            # sequence would take costs ~5 ms per call on CPU (mostly set-up), the fused cell ~0.1 ms
+            # aten's fused cell, as torch.nn.LSTMCell runs it: on CPU the oneDNN sequence kernel that a one-step
+            # sequence would take spends most of a call on set-up (figures: docs/DESIGN.md §1)
             w_ih, w_hh, *biases = weights[0]
             h1, c1 = torch._VF.lstm_cell(input, (h0, c0), w_ih, w_hh, *(biases or (None, None)))
             return (h1.squeeze(0), c1.squeeze(0)) if unbatched else (h1, c1)
@@ -268,6 +294,29 @@ class LSTMCell(nn.Module):
         if unbatched:
             return h1.squeeze(0), c1.squeeze(0)
         return h1, c1
+
+    def to_torch(self) -> nn.LSTMCell:
+        """A ``torch.nn.LSTMCell`` with this cell's sizes, weights (copied), device, dtype and train/eval mode.
+        Raises ``ValueError`` naming the variant option that torch has no equivalent of."""
+        from lstmkit.nn.convert import refuse_variant
+
+        refuse_variant(self)
+        weight = self.weight_ih
+        module = nn.LSTMCell(self.input_size, self.hidden_size, self.bias, device=weight.device, dtype=weight.dtype)
+        module.load_state_dict(self.state_dict())
+        return module.train(self.training)
+
+    @classmethod
+    def from_torch(cls, module: nn.LSTMCell, **options) -> LSTMCell:
+        """An :class:`LSTMCell` with ``module``'s sizes and weights (copied); ``options`` as for
+        :meth:`LSTM.from_torch`."""
+        from lstmkit.nn.convert import check_torch_module, load_torch_weights
+
+        check_torch_module(module, nn.LSTMCell, options)
+        weight = module.weight_ih
+        new = cls(module.input_size, module.hidden_size, module.bias, device=weight.device, dtype=weight.dtype,
+                  **options)
+        return load_torch_weights(new, module)
 
 
 def reset_lstm_parameters(module: nn.Module, hidden_size: int, forget_bias: float) -> None:

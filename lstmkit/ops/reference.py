@@ -4,7 +4,7 @@ Only the sequential part lives here. The input projection ``P = X W_ihᵀ + b`` 
 done by the caller (autograd differentiates it as GEMMs). Each loop step issues a handful of tensor ops
 on whole ``(B, 4H)`` slabs; the activation derivatives, which do not depend on the recurrence, are
 computed for all timesteps at once before the backward loop (one fused pass each), and ``dW_hh`` is
-accumulated per step (as fast here as one (T·B)-deep GEMM, without a (T, B, R) copy of the states).
+accumulated per step (no (T, B, R) copy of the states for one (T·B)-deep GEMM).
 On CPU the time is mostly the GEMMs: docs/BENCHMARKS.md compares it with an autograd loop.
 
 Variable lengths: the caller sorts the batch by length (non-increasing), so at step ``t`` exactly

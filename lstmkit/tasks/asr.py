@@ -27,7 +27,7 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from lstmkit.data.sequences import trim
 from lstmkit.models.ctc import beam_decode, greedy_decode, pad_labels
-from lstmkit.tasks.text import TextTask
+from lstmkit.tasks.vocabulary import VocabularySizedTask
 
 
 def ids_to_text(ids: Tensor | Sequence[Sequence[int]], characters: Sequence[str]) -> list[str]:
@@ -78,12 +78,13 @@ def spectrogram_strip(features: Sequence[Tensor]) -> Tensor:
     return torch.cat(bands)[None]
 
 
-class SpeechRecognitionTask(TextTask):
+class SpeechRecognitionTask(VocabularySizedTask):
     """Args:
         test_beam_size: prefix beam width for the ``test/…_beam`` rates.
         beam_prune: labels below this probability at a frame are not tried by the beam search (``None``: all).
         media_examples: utterances shown per logged stage.
-        **task_args: see :class:`lstmkit.tasks.text.TextTask`; ``net.num_classes`` comes from the data.
+        **task_args: see :class:`~lstmkit.tasks.vocabulary.VocabularySizedTask`; ``net.num_classes`` comes from
+            the data.
     """
 
     sizes = {"num_classes": "characters"}

@@ -23,7 +23,7 @@ from torchmetrics.classification import (
 
 from lstmkit.data.sequences import trim
 from lstmkit.tasks.base import new_figure
-from lstmkit.tasks.text import TextTask
+from lstmkit.tasks.vocabulary import VocabularySizedTask
 
 
 def highlight(tokens: list[str], weights: list[float], top: int = 8) -> str:
@@ -55,13 +55,13 @@ def confusion_figure(matrix: Tensor, classes: list[str], title: str):
     return figure
 
 
-class SequenceClassificationTask(TextTask):
+class SequenceClassificationTask(VocabularySizedTask):
     """Args:
         media_examples: examples shown with their attention highlights per logged stage.
         class_weights: cross-entropy class weights: ``None`` (plain), ``"balanced"`` (inverse training frequency,
             for imbalanced classes scored by macro-F1) or one weight per class.
-        **task_args: see :class:`lstmkit.tasks.text.TextTask`; ``net.vocab_size`` and ``net.num_classes`` come
-            from the data.
+        **task_args: see :class:`~lstmkit.tasks.vocabulary.VocabularySizedTask`; ``net.vocab_size`` and
+            ``net.num_classes`` come from the data.
     """
 
     sizes = {"vocab_size": "tokens", "num_classes": "classes"}

@@ -18,7 +18,7 @@ from torchmetrics.text import Perplexity
 
 from lstmkit.data.vocab import EOS, Tokenizer, Vocabulary
 from lstmkit.models.sampling import generate
-from lstmkit.tasks.text import TextTask
+from lstmkit.tasks.vocabulary import VocabularySizedTask
 
 LN2 = 0.6931471805599453
 
@@ -30,14 +30,15 @@ class BitsPerCharacter(Perplexity):
         return torch.log2(super().compute())
 
 
-class LanguageModelTask(TextTask):
+class LanguageModelTask(VocabularySizedTask):
     """Args:
         level: ``"word"`` (metric ``perplexity``) or ``"char"`` (metric ``bpc``); also how samples are joined.
         best_metric: ``"val/perplexity"`` (word) or ``"val/bpc"`` (char).
         sample_prompts: prompts (text) continued in the samples logged to TensorBoard (``<stage>/samples``).
         sample_tokens: tokens generated per sample.
         sample_temperature, sample_top_k, sample_top_p: sampling settings of the logged samples.
-        **task_args: see :class:`lstmkit.tasks.text.TextTask` (``net``, ``optimizer``, ``scheduler``, …).
+        **task_args: see :class:`~lstmkit.tasks.vocabulary.VocabularySizedTask` (``net``, ``optimizer``,
+            ``scheduler``, …).
     """
 
     sizes = {"vocab_size": "tokens"}

@@ -25,7 +25,7 @@ from torchmetrics.text import WordErrorRate
 from lstmkit.data.sequences import pad, trim
 from lstmkit.models.seq2seq import EnsembleSeq2Seq
 from lstmkit.tasks.base import new_figure
-from lstmkit.tasks.text import TextTask
+from lstmkit.tasks.vocabulary import VocabularySizedTask
 
 
 class SequenceErrorRate(WordErrorRate):
@@ -71,12 +71,13 @@ def closest_references(predicted: Tensor, alternatives: Tensor) -> Tensor:
     return alternatives[alternatives.new_tensor(range(len(choice))), index]
 
 
-class Seq2SeqTask(TextTask):
+class Seq2SeqTask(VocabularySizedTask):
     """Args:
         test_beam_size: beam width when testing (1: greedy); validation is greedy.
         max_output_length: decoding stops after this many tokens.
         media_examples: attention heatmaps per logged stage.
-        **task_args: see :class:`lstmkit.tasks.text.TextTask`; the vocabulary sizes come from the data.
+        **task_args: see :class:`~lstmkit.tasks.vocabulary.VocabularySizedTask`; the vocabulary sizes come from
+            the data.
     """
 
     sizes = {"source_vocab_size": "letters", "target_vocab_size": "phonemes"}

@@ -16,7 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, M
 
 from lstmkit.data.sequences import trim
 from lstmkit.models.attention import lengths_mask
-from lstmkit.tasks.text import TextTask
+from lstmkit.tasks.vocabulary import VocabularySizedTask
 from lstmkit.utils.imports import require
 
 
@@ -24,11 +24,11 @@ def is_bio(tags: list[str]) -> bool:
     return all(t == "O" or t[:2] in ("B-", "I-") for t in tags) and any(t != "O" for t in tags)
 
 
-class TaggingTask(TextTask):
+class TaggingTask(VocabularySizedTask):
     """Args:
         media_examples: sentences shown with their predicted tags in TensorBoard (``<stage>/tagged``).
-        **task_args: see :class:`lstmkit.tasks.text.TextTask`; ``net.vocab_size`` and ``net.num_tags`` come
-            from the data.
+        **task_args: see :class:`~lstmkit.tasks.vocabulary.VocabularySizedTask`; ``net.vocab_size`` and
+            ``net.num_tags`` come from the data.
     """
 
     sizes = {"vocab_size": "tokens", "num_tags": "tags"}

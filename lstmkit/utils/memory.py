@@ -3,10 +3,10 @@
 PyTorch's CPU tensors come from glibc's malloc. Buffers above its mmap threshold (128 KiB at start, raised
 dynamically up to 32 MiB) are mapped fresh on every allocation and unmapped on free, and memory freed at the
 top of the heap is given back to the OS past the trim threshold. Every fresh page is then zero-filled by the
-kernel on first touch (~2 µs per 4 KiB page on this project's VMs). An LSTM's forward keeps (T, B, 4H) buffers
-for backward (13 MB each at B=32, T=100, H=256); whether they are reused or freshly mapped on each step depends
-on the heap's history, which made the same forward take 40 or 58 ms in different processes
-(docs/PERFORMANCE.md). Fixing both thresholds removes the slow case.
+kernel on first touch. An LSTM's forward keeps (T, B, 4H) buffers for backward (13 MB each at B=32, T=100,
+H=256); whether they are reused or freshly mapped on each step depends on the heap's history, so the same
+forward is fast in one process and slow in another (measured in docs/BENCHMARKS.md and docs/PERFORMANCE.md).
+Fixing both thresholds removes the slow case.
 """
 
 from __future__ import annotations
