@@ -187,6 +187,7 @@ def saturated_pair(dtype: torch.dtype, backend: str = "reference") -> tuple[LSTM
     return ours.to(dtype), reference
 
 
+@pytest.mark.slow  # ~10 s on an idle 2-core machine (the reference backend steps 10,000 times in Python)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_ten_thousand_steps_with_saturated_gates_stay_finite_and_match_float64(dtype):
     steps = 10_000
@@ -209,5 +210,5 @@ def test_ten_thousand_steps_with_saturated_gates_stay_finite_and_match_float64(d
         scale = truth[i].abs().max().clamp(min=1.0)
         ours_err = float((results["lstmkit"][i] - truth[i]).abs().max() / scale)
         torch_err = float((results["torch"][i] - truth[i]).abs().max() / scale)
-        bound = 1e-4 if dtype == torch.float32 else 2 * torch_err + 2e-2
+        bound = 1e-4 if dtype == torch.float32 else 2e-2  # or twice torch's own error in that precision
         assert ours_err <= max(bound, 2 * torch_err), f"{label}: {ours_err:.3g} vs torch's own {torch_err:.3g}"
