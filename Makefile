@@ -13,7 +13,7 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet --upgrade pip
 	# pinned first: this CPU build lies on disk; a looser requirement would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,data,launchers]"
+	$(PY) -m pip install --quiet -e ".[dev,data,launchers,export]"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -43,6 +43,8 @@ setup(
             "pyarrow",  # Parquet files (experiment=forecast_csv data.path=*.parquet)
         ],
         "launchers": ["hydra-joblib-launcher>=1.2", "hydra-submitit-launcher>=1.2"],
+        # scripts/export.py and lstmkit.export: torch.onnx's exporter (onnxscript) and the check in onnxruntime
+        "export": ["onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"],
     },
     entry_points={
         "console_scripts": [
@@ -51,6 +53,7 @@ setup(
             "lstmkit-predict = lstmkit.predict:main",
             "lstmkit-cv = lstmkit.cross_validate:main",
             "lstmkit-generate = lstmkit.generate:main",
+            "lstmkit-export = lstmkit.export:main",
         ],
     },
 )

@@ -36,7 +36,7 @@ from . import graphs
 from . import steps as steps_mod
 from .sequence import lstm_bwd_sequence_kernel, lstm_fwd_sequence_kernel
 
-STRATEGIES = ("auto", "step", "sequence")
+STRATEGIES = ("auto", "step", "sequence", "persistent")
 # Largest H whose four H×H gate tiles of W_hh the sequence kernels keep on chip with no spills and within
 # the per-block shared memory, as (forward, backward), by operand precision and arch major (8: A100-class,
 # 9: H100-class); measured with scripts/kernel_report.py (docs/KERNELS.md). "auto" uses the step kernels above.
@@ -126,9 +126,12 @@ def choose_strategy(
     backward: bool = False,
     layer_norm: bool = False,
 ) -> str:
-    """``"sequence"`` where W_hh fits on chip for this pass (or when asked), else ``"step"``."""
+    """``"sequence"`` where W_hh fits on chip for this pass (or when asked), else ``"step"``. ``"persistent"`` is
+    opt-in and forward only: its backward runs the step strategy."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: expected one of {list(STRATEGIES)}, got {strategy!r}")
+    if strategy == "persistent":
+        return "step" if backward else strategy
     limit = sequence_max_hidden(dtype, _arch_major(device), backward, layer_norm)
     if strategy == "auto":
         return "sequence" if hidden <= limit else "step"
@@ -161,13 +164,13 @@ def dot_options(dtype: torch.dtype) -> dict:
     return {"INTERPRET_BF16": dtype == torch.bfloat16 and interpreting(), "PRECISION": "tf32" if tf32 else "tf32x3"}
 
 
-def _alloc(*shape, dtype, device) -> torch.Tensor:
+def alloc(*shape, dtype, device) -> torch.Tensor:
     if POISON_OUTPUTS:
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, device=device)
 
 
-def _lengths_arg(lengths: torch.Tensor | None, device) -> tuple[torch.Tensor, bool]:
+def lengths_arg(lengths: torch.Tensor | None, device) -> tuple[torch.Tensor, bool]:
     if lengths is None:
         return torch.empty(1, dtype=torch.int32, device=device), False
     return lengths.to(device=device, dtype=torch.int32).contiguous(), True
@@ -181,7 +184,7 @@ class Refusal(ValueError):
 INDEX_LIMIT = 2**31  # the sequence kernels index whole (T, B, ·) tensors with int32 offsets
 
 
-def _check_index_range(*tensors: torch.Tensor) -> None:
+def check_index_range(*tensors: torch.Tensor) -> None:
     for x in tensors:
         if x.numel() >= INDEX_LIMIT:
             raise Refusal(f"a tensor of {x.numel()} elements exceeds the sequence kernel's int32 indexing")
@@ -201,7 +204,7 @@ def shared_memory(kernel, grid, args: tuple, kwargs: dict, device: torch.device)
 
 def _launch_sequence_kernel(kernel, grid, args: tuple, kwargs: dict, device: torch.device, *big: torch.Tensor) -> None:
     """Launch a sequence kernel, or raise :class:`Refusal` if it cannot run here."""
-    _check_index_range(*big)
+    check_index_range(*big)
     needed = shared_memory(kernel, grid, args, kwargs, device)
     if needed is not None and needed[0] > needed[1]:
         raise Refusal(f"the sequence kernel needs {needed[0]} bytes of shared memory per block, more than this GPU's "
@@ -246,10 +249,6 @@ def _in_float32(fn):
     return wrapper
 
 
-def _pick(strategy: str, hidden: int, dtype, device, backward: bool, layer_norm: bool) -> str:
-    return choose_strategy(hidden, dtype, strategy, device=device, backward=backward, layer_norm=layer_norm)
-
-
 def _refused(strategy: str, why: Refusal) -> None:
     """Under ``"auto"`` a refusal means "use the step strategy"; a strategy asked for by name raises."""
     if strategy != "auto":
@@ -271,17 +270,27 @@ def lstm_forward(
     steps, batch, four_h = pre.shape
     hidden = four_h // 4
     dtype, device = pre.dtype, pre.device
-    chosen = _pick(strategy, hidden, dtype, device, False, variant.layer_norm)
+    chosen = choose_strategy(hidden, dtype, strategy, device=device, layer_norm=variant.layer_norm)
     pre, w_hh, h0, c0 = pre.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous()
-    lens, has_lengths = _lengths_arg(lengths, device)
+    lens, has_lengths = lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(pre)
+    if chosen == "persistent":
+        if any(flags.values()):
+            raise ValueError("strategy='persistent' runs the vanilla LSTM only, not "
+                             f"{[k for k, v in flags.items() if v]}; use 'step', 'sequence' or 'auto'")
+        from .persistent_launch import persistent_forward  # it builds on this module's helpers
+
+        try:
+            return persistent_forward(pre, w_hh, h0, c0, lengths)
+        except Refusal as why:
+            _refused(strategy, why)
     if chosen == "sequence":
         cfg = kernel_config("sequence", batch, hidden, dtype, variant.layer_norm)
-        y = _alloc(steps, batch, hidden, dtype=dtype, device=device)
-        gates = _alloc(steps, batch, four_h, dtype=dtype, device=device)
-        cells = _alloc(steps, batch, hidden, dtype=dtype, device=device)
-        h_n = _alloc(batch, hidden, dtype=dtype, device=device)
-        c_n = _alloc(batch, hidden, dtype=dtype, device=device)
+        y = alloc(steps, batch, hidden, dtype=dtype, device=device)
+        gates = alloc(steps, batch, four_h, dtype=dtype, device=device)
+        cells = alloc(steps, batch, hidden, dtype=dtype, device=device)
+        h_n = alloc(batch, hidden, dtype=dtype, device=device)
+        c_n = alloc(batch, hidden, dtype=dtype, device=device)
         kwargs = dict(**ptrs, T=steps, B=batch, H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b,
                       BLOCK_H=cfg.block_h, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype),
                       **flags)
@@ -334,21 +343,21 @@ def lstm_variant_backward(
     steps, batch, four_h = gates.shape
     hidden = four_h // 4
     dtype, device = gates.dtype, gates.device
-    chosen = _pick(strategy, hidden, dtype, device, True, variant.layer_norm)
+    chosen = choose_strategy(hidden, dtype, strategy, device=device, backward=True, layer_norm=variant.layer_norm)
     grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0 = (
         x.contiguous() for x in (grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0))
-    lens, has_lengths = _lengths_arg(lengths, device)
+    lens, has_lengths = lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(gates)
     dummy = ptrs["keep_ptr"].new_empty(1)
     r_hat = r_hat.float().contiguous() if flags["LN_H"] else dummy.float()
     r_rstd = r_rstd.float().contiguous() if flags["LN_H"] else dummy.float()
     if chosen == "sequence":
         cfg = kernel_config("sequence", batch, hidden, dtype, variant.layer_norm)
-        d_pre = _alloc(steps, batch, four_h, dtype=dtype, device=device)
-        d_r = _alloc(steps, batch, four_h, dtype=dtype, device=device) if flags["LN_H"] else d_pre
-        d_c_out = _alloc(steps, batch, hidden, dtype=dtype, device=device) if flags["LN_C"] else None
-        d_h0 = _alloc(batch, hidden, dtype=dtype, device=device)
-        d_c0 = _alloc(batch, hidden, dtype=dtype, device=device)
+        d_pre = alloc(steps, batch, four_h, dtype=dtype, device=device)
+        d_r = alloc(steps, batch, four_h, dtype=dtype, device=device) if flags["LN_H"] else d_pre
+        d_c_out = alloc(steps, batch, hidden, dtype=dtype, device=device) if flags["LN_C"] else None
+        d_h0 = alloc(batch, hidden, dtype=dtype, device=device)
+        d_c0 = alloc(batch, hidden, dtype=dtype, device=device)
         kwargs = dict(ln_h_ptr=ptrs["ln_h_ptr"], r_hat_ptr=r_hat, r_rstd_ptr=r_rstd, d_r_ptr=d_r,
                       ln_c_w_ptr=ptrs["ln_c_w_ptr"], ln_c_b_ptr=ptrs["ln_c_b_ptr"],
                       d_c_out_ptr=dummy if d_c_out is None else d_c_out, z_c_ptr=ptrs["z_c_ptr"],

@@ -11,6 +11,9 @@ column, another frequency, a series or class the model never saw) is refused wit
   ``OUT.png``: history, forecast and interval of the first ``plot_series`` series.
 - text classification (``experiment=text_csv``): a file with the training text column → its rows with ``label``
   and ``p_<class>`` for every class.
+- series classification (``experiment=series_csv``): a file of sequences in the training format → ``unique_id``,
+  ``label`` and ``p_<class>`` per sequence (standardised with the training statistics).
+- speech (``experiment=speech_csv``): a WAV file or a folder of them → ``path, transcript``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from lstmkit.data.panel import PanelForecastDataModule
 from lstmkit.data.prep import CalendarFeatures, FillMissing
 from lstmkit.data.prepared import checkpoint_preparation
 from lstmkit.data.sequences import pad
+from lstmkit.data.series_classification import pad_steps
+from lstmkit.data.series_csv import read_sequences
+from lstmkit.data.speech_csv import wav_features
 from lstmkit.data.tables import TARGET, future_times, read_table
 from lstmkit.data.text_csv import TextCSVDataModule, read_texts
 from lstmkit.data.vocab import Vocabulary
@@ -129,7 +135,7 @@ def forecast_plot(frame: pd.DataFrame, histories: list[pd.Series], input_length:
         if len(quantiles) > 1:
             axes.fill_between(ahead, part[quantiles[0]], part[quantiles[-1]], color="C0", alpha=0.25,
                               label=f"{quantiles[0][7:]}–{quantiles[-1][7:]} % interval")
-        axes.set_title(f"{key}: forecast from {ahead[0]} (steps of {freq})", fontsize="small")
+        axes.set_title(f"{key}: forecast from {part['ds'].iloc[0]} (steps of {freq})", fontsize="small")
         axes.legend(fontsize="x-small")
     figure.savefig(path, dpi=100)
 
@@ -149,6 +155,42 @@ def predict_text(task, preparation: dict[str, Any], path: str, batch_size: int) 
             logits, _ = task.net(tokens, lengths)  # (B, C)
             probabilities.append(logits.softmax(-1).double().numpy())
     return class_table(read_table(path), np.concatenate(probabilities), classes)
+
+
+def predict_series(task, preparation: dict[str, Any], path: str, batch_size: int) -> pd.DataFrame:
+    """``unique_id`` (the sequence id; the line number for .ts files), ``label`` and ``p_<class>`` per sequence."""
+    config = preparation["config"]
+    ids, sequences, _, _ = read_sequences(path, config["id_column"], config["step_column"], None, config["features"])
+    x, lengths = pad_steps(sequences)  # (N, T, F), (N,)
+    if preparation["mean"] is not None:
+        mean, std = torch.tensor(preparation["mean"]), torch.tensor(preparation["std"])
+        x = torch.where((torch.arange(x.shape[1]) < lengths[:, None])[..., None], (x - mean) / std, 0.0)
+    with torch.no_grad():
+        probabilities = torch.cat([task.net(x[i : i + batch_size], lengths[i : i + batch_size]).softmax(-1)
+                                   for i in range(0, len(x), batch_size)]).double().numpy()
+    return class_table(pd.DataFrame({"unique_id": ids}), probabilities, task.hparams.vocabs["classes"])
+
+
+def predict_speech(task, preparation: dict[str, Any], path: str, batch_size: int) -> pd.DataFrame:
+    """``path, transcript`` (greedy CTC decoding) of a WAV file or of every ``*.wav`` in a folder (sorted)."""
+    source = Path(path)
+    files = sorted(source.glob("*.wav")) if source.is_dir() else [source]
+    if not files or not files[0].exists():
+        raise FileNotFoundError(f"data.path: no WAV file at {path!r} (a .wav file or a folder of them)")
+    config = preparation["config"]
+    mean, std = (None, None) if preparation["mean"] is None else map(torch.tensor, (preparation["mean"],
+                                                                                    preparation["std"]))
+    transcripts = []
+    for start in range(0, len(files), batch_size):
+        features = [wav_features(f, config["front_end"]) for f in files[start : start + batch_size]]
+        if config["normalize"] == "global":
+            features = [(f - mean) / std for f in features]
+        elif config["normalize"] == "utterance":
+            features = [(f - f.mean(0)) / f.std(0).clamp(min=1e-5) for f in features]
+        lengths = torch.tensor([len(f) for f in features])
+        padded = torch.nn.utils.rnn.pad_sequence(features, batch_first=True)  # (B, T, n_mels)
+        transcripts += task.transcribe(padded, lengths)
+    return pd.DataFrame({"path": [str(f) for f in files], "transcript": transcripts})
 
 
 def class_table(frame: pd.DataFrame, probabilities: np.ndarray, classes: list[str]) -> pd.DataFrame:
@@ -176,6 +218,10 @@ def run(cfg: DictConfig) -> pd.DataFrame:
                           output.with_suffix(".png"))
     elif kind == "text_classification":
         frame = predict_text(task, preparation, cfg.data.path, cfg.batch_size)
+    elif kind == "series_classification":
+        frame = predict_series(task, preparation, cfg.data.path, cfg.batch_size)
+    elif kind == "speech":
+        frame = predict_speech(task, preparation, cfg.data.path, cfg.batch_size)
     else:
         raise ValueError(f"{cfg.ckpt_path}: no predictor for a {kind!r} checkpoint")
     frame.to_csv(output, index=False)

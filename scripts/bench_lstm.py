@@ -6,6 +6,10 @@ written as an autograd loop over time (what the reference backend's hand-written
 input projection hoisted out of the loop; ``--cell-loop`` adds ``cell loop``, the projection inside the loop.
 With ``--variant``, lstmkit's contenders run that variant in training mode while torch.nn.LSTM stays
 the vanilla LSTM (cuDNN/oneDNN cannot run the variants): the ratio is the price of the variant.
+``--cuda-graphs`` adds, for every module contender, a ``[graphed]`` row: the module itself captured (forward
+alone in one CUDA graph under no_grad; forward+backward with ``torch.cuda.make_graphed_callables`` on the module,
+so backward includes every weight gradient, on both sides). The plain rows stay eager (lstmkit's step strategy
+still replays its own per-shape graphs there). Times are also given per time step (µs).
 
     python scripts/bench_lstm.py                         # CPU, fp32, default shapes
     python scripts/bench_lstm.py --device cuda --dtype bfloat16 --cuda-graphs
@@ -110,11 +114,28 @@ def time_once(fn, device) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
+GRAPHED = " [graphed]"
+
+
+class Output(torch.nn.Module):
+    """``lstm(x)[0]`` with the LSTM as a submodule, so that ``torch.cuda.make_graphed_callables`` sees its
+    parameters and the graphed backward produces their gradients."""
+
+    def __init__(self, lstm: torch.nn.Module) -> None:
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x)[0]
+
+
 def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM, variant: dict):
-    """A callable ``x -> output`` for one contender, with the baseline's weights (torch.nn.LSTM is
-    always the vanilla LSTM; the others run ``variant``, in training mode)."""
+    """One contender, with the baseline's weights (torch.nn.LSTM is always the vanilla LSTM; the others run
+    ``variant``, in training mode): an :class:`Output` module, a loop callable ``x -> output``, or the baseline
+    itself for the GEMM floor."""
+    backend = backend.removesuffix(GRAPHED)
     if backend == "torch.nn.LSTM":
-        return lambda x: baseline(x)[0]
+        return Output(baseline)
     if backend == "gemm floor":
         return baseline
     loop = backend in ("loop", "cell loop")
@@ -123,16 +144,34 @@ def build(backend: str, shape, dtype, device, baseline: torch.nn.LSTM, variant: 
     ours.load_state_dict(baseline.state_dict(), strict=False)
     if loop:
         return lambda x: loop_lstm(ours, x, per_step=backend == "cell loop")
-    return lambda x: ours(x)[0]
+    return Output(ours)
 
 
-def timed_calls(fn, x, grad, device, cuda_graphs):
+def graphed_calls(module: Output, x, grad):
+    """``(forward, forward+backward)`` replaying CUDA graphs of ``module``: the forward alone captured under
+    no_grad, then forward+backward through ``torch.cuda.make_graphed_callables`` (weight gradients included)."""
+    static_x = x.clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.no_grad(), torch.cuda.stream(side):
+        for _ in range(3):  # warm-up off the capture (kernel compilation, cuDNN/cuBLAS workspaces)
+            module(static_x)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.no_grad(), torch.cuda.graph(graph):
+        module(static_x)
+    xg = x.clone().requires_grad_()
+    graphed = torch.cuda.make_graphed_callables(module, (xg,))
+    return graph.replay, lambda: graphed(xg).backward(grad)
+
+
+def timed_calls(fn, x, grad, device, graphed: bool):
     """``(forward under no_grad, forward+backward)`` callables for one contender."""
     xg = x.clone().requires_grad_()
     if isinstance(fn, torch.nn.LSTM):  # the GEMM floor, measured on the baseline's weights
         return (lambda: gemm_floor(fn, x, backward=False)), (lambda: gemm_floor(fn, x, backward=True))
-    if cuda_graphs and device.type == "cuda":
-        fn = torch.cuda.make_graphed_callables(_Wrap(fn), (xg,))
+    if graphed:
+        return graphed_calls(fn, x, grad)
 
     def fwd():
         with torch.no_grad():
@@ -144,16 +183,17 @@ def timed_calls(fn, x, grad, device, cuda_graphs):
     return fwd, fwd_bwd
 
 
-def bench_shape(shape, backends, dtype, device, repeats, warmup, cuda_graphs, variant):
-    """Median ms per contender. Repeats are interleaved round-robin over the contenders, so a change in
-    machine load during the run affects every contender alike and the ratios stay meaningful."""
+def bench_shape(shape, backends, dtype, device, repeats, warmup, variant):
+    """Median ms per contender (a ``[graphed]`` suffix: replayed CUDA graphs). Repeats are interleaved round-robin
+    over the contenders, so a change in machine load during the run affects every contender alike and the ratios
+    stay meaningful."""
     batch, steps, inp, hid = shape
     torch.manual_seed(0)
     baseline = torch.nn.LSTM(inp, hid, device=device, dtype=dtype)
     x = torch.randn(steps, batch, inp, device=device, dtype=dtype)
     grad = torch.randn(steps, batch, hid, device=device, dtype=dtype)
-    calls = {b: timed_calls(build(b, shape, dtype, device, baseline, variant), x, grad, device,
-                            cuda_graphs and "loop" not in b) for b in backends}
+    calls = {b: timed_calls(build(b, shape, dtype, device, baseline, variant), x, grad, device, b.endswith(GRAPHED))
+             for b in backends}
     times = {b: ([], []) for b in backends}
     for r in range(warmup + repeats):
         for b, pair in calls.items():
@@ -162,15 +202,6 @@ def bench_shape(shape, backends, dtype, device, repeats, warmup, cuda_graphs, va
                 if r >= warmup:
                     store.append(elapsed)
     return [(b, statistics.median(f), statistics.median(fb)) for b, (f, fb) in times.items()]
-
-
-class _Wrap(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 def main(argv=None) -> None:
@@ -182,7 +213,8 @@ def main(argv=None) -> None:
                         help="BxTxIxH sizes (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--cuda-graphs", action="store_true", help="capture each contender with CUDA graphs")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="also time every module contender captured in CUDA graphs (rows marked [graphed])")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     parser.add_argument("--no-loop", action="store_true", help="skip the autograd-loop baseline")
     parser.add_argument("--keep-freed-memory", action="store_true",
@@ -205,27 +237,31 @@ def main(argv=None) -> None:
     else:
         has_triton = device.type == "cuda" and "triton" in available_backends()
         ours = ["auto", "aten", "reference"] + (["triton"] if has_triton else [])
-    contenders = (["torch.nn.LSTM", *ours] + ([] if args.no_loop else ["loop"])
-                   + (["cell loop"] if args.cell_loop else [])
+    if args.cuda_graphs and device.type != "cuda":
+        parser.error("--cuda-graphs: needs --device cuda")
+    modules = ["torch.nn.LSTM", *ours]
+    contenders = (modules + ([m + GRAPHED for m in modules] if args.cuda_graphs else [])
+                  + ([] if args.no_loop else ["loop"]) + (["cell loop"] if args.cell_loop else [])
                   + (["gemm floor"] if args.gemm_floor else []))
 
     print("command: python " + " ".join(sys.argv))
     print(f"device={device} dtype={args.dtype} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"repeats={args.repeats} (interleaved) warmup={args.warmup} cuda_graphs={args.cuda_graphs} "
           f"variant={args.variant} keep_freed_memory={kept}")
-    header = (f"| {'B x T x I x H':>18} | {'backend':>14} | {'fwd ms':>9} | {'fwd+bwd ms':>10} "
-              f"| {'fwd ratio':>9} | {'f+b ratio':>9} |")
+    header = (f"| {'B x T x I x H':>18} | {'backend':>24} | {'fwd ms':>9} | {'fwd+bwd ms':>10} "
+              f"| {'fwd µs/step':>11} | {'f+b µs/step':>11} | {'fwd ratio':>9} | {'f+b ratio':>9} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for spec in args.shapes:
         shape = tuple(int(v) for v in spec.lower().split("x"))
         if len(shape) != 4:
             parser.error(f"--shapes: expected BxTxIxH, got {spec!r}")
-        rows = bench_shape(shape, contenders, dtype, device, args.repeats, args.warmup, args.cuda_graphs,
-                           VARIANTS[args.variant])
+        rows = bench_shape(shape, contenders, dtype, device, args.repeats, args.warmup, VARIANTS[args.variant])
         base_f, base_fb = rows[0][1], rows[0][2]
         for backend, f, fb in rows:
-            print(f"| {spec:>18} | {backend:>14} | {f:9.2f} | {fb:10.2f} | {f / base_f:8.2f}x | {fb / base_fb:8.2f}x |")
+            us = 1e3 / shape[1]  # ms per call -> µs per step
+            print(f"| {spec:>18} | {backend:>24} | {f:9.2f} | {fb:10.2f} | {f * us:11.2f} | {fb * us:11.2f} "
+                  f"| {f / base_f:8.2f}x | {fb / base_fb:8.2f}x |")
 
 
 if __name__ == "__main__":

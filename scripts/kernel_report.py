@@ -11,6 +11,14 @@ sizes it would launch (``kernel_config``, ``dot_options``, ``SEQUENCE_MAX_HIDDEN
 - ``ok``: compiled, no spills, shared memory within the arch's per-block limit, and tensor cores (every
   specialisation uses them: fp32 runs as TF32, or as three TF32 products when TF32 is off).
 
+The persistent kernel (``strategy="persistent"``, bf16/fp16, H in ``PERSISTENT_HIDDEN``) must also show, or its row
+is not ok: ``wgmma`` — ``wgmma.mma_async`` in the PTX (sm_90 only: the MMA's M is the 64-row gate slice);
+``atomics`` — an acquire load or atomic (``ld/atom...acquire``) and a release atomic (``red/atom...release``) in the
+PTX; ``w_hoisted`` — in triton's TTIR, where SSA values carry the Python names and nesting is structured
+(``scf.for``/``scf.while``), every load of a (4·BLOCK_H × BLOCK_K) tile, the W_hh slice's shape, sits at the
+function body's own level, before the time loop, and that loop (the ``scf.for`` holding the acquire and release
+atomics) contains no such load.
+
 Usage::
 
     python scripts/kernel_report.py                    # table (markdown)
@@ -39,7 +47,7 @@ os.environ["TRITON_INTERPRET"] = "0"  # AOT compilation needs real @triton.jit f
 
 import torch  # noqa: E402
 import triton  # noqa: E402
-from lstmkit.kernels import launch, rows, sequence, step  # noqa: E402
+from lstmkit.kernels import launch, persistent, persistent_launch, rows, sequence, step  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
@@ -50,7 +58,10 @@ ARCHS = (80, 90)
 BATCHES = (16, 64)  # the two shapes of docs/PERFORMANCE.md; the step kernels' tiles depend on batch
 SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}  # max dynamic shared memory per block (A100, H100)
 TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-FP32_POINTERS = {"c_prev_ptr", "c_next_ptr", "dh_ptr", "dc_ptr", "r_ptr", "r_hat_ptr", "r_rstd_ptr"}  # float32
+FP32_POINTERS = {"c_prev_ptr", "c_next_ptr", "dh_ptr", "dc_ptr", "r_ptr", "r_hat_ptr", "r_rstd_ptr",
+                 "c_state_ptr"}  # float32
+INT32_POINTERS = {"len_ptr", "count_ptr"}
+PERSISTENT_HIDDEN = (256, 512, 768, 1024)  # the sizes the persistent kernel is for (cuDNN's standard algorithm)
 FLAGS = ("LN_H", "LN_C", "ZONEOUT_C", "ZONEOUT_H", "DROPOUT", "RESETS")
 # the LSTM variants (DESIGN §4) by the flags they set; "masks" covers the single-launch step path (no LayerNorm)
 VARIANTS = {
@@ -67,6 +78,9 @@ def _kernels(strategy: str, variant: str, hidden: int, dtype, arch: int, full: b
     flags = VARIANTS[variant]
     layer_norm = flags.get("LN_H", False) or flags.get("LN_C", False)
     suffix = "" if variant == "vanilla" else f"<{variant}>"
+    if strategy == "persistent":  # vanilla, 16-bit: one launch per sequence, W_hh slices on chip
+        fits = variant == "vanilla" and dtype != torch.float32 and hidden in PERSISTENT_HIDDEN
+        return [("fwd_persistent", "lstm_fwd_persistent_kernel", {"PERSISTENT": True})] if fits else []
     if strategy == "sequence":
         return [(f"{d}_sequence{suffix}", f"lstm_{d}_sequence_kernel", dict(flags))
                 for d, backward in (("fwd", False), ("bwd", True))
@@ -99,12 +113,12 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
     dots = launch.dot_options(dtype)
     lengths = (False, True) if full else (False,)
     out = []
-    for strategy in ("step", "sequence"):
+    for strategy in ("step", "sequence", "persistent"):
         for name, fn_name, flags in _kernels(strategy, variant, hidden, dtype, arch, full):
-            cfg = (launch.row_config(hidden) if "_row" in fn_name else
-                   launch.kernel_config(strategy, batch, hidden, dtype, layer_norm))
+            cfg = (launch.row_config(hidden) if "_row" in fn_name else persistent_launch.persistent_config(hidden)
+                   if strategy == "persistent" else launch.kernel_config(strategy, batch, hidden, dtype, layer_norm))
             blocks = dict(BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h)
-            if strategy == "step" and "_row" not in fn_name:
+            if strategy != "sequence" and "_row" not in fn_name:
                 blocks["BLOCK_K"] = cfg.block_k
             options = {k: v for k, v in dots.items() if "_row" not in fn_name or k == "INTERPRET_BF16"}
             fn = _function(fn_name)
@@ -119,7 +133,7 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
 
 
 def _function(name: str):
-    for module in (step, sequence, rows):
+    for module in (step, sequence, rows, persistent):
         if hasattr(module, name):
             return getattr(module, name)
     raise KeyError(name)
@@ -132,7 +146,7 @@ def _signature(fn, dtype_name: str, consts: dict) -> tuple[dict, dict]:
         if arg in consts:
             sig[arg] = "constexpr"
         elif arg.endswith("_ptr"):
-            sig[arg] = ("*i32" if arg == "len_ptr" else "*u8" if arg == "resets_ptr" else
+            sig[arg] = ("*i32" if arg in INT32_POINTERS else "*u8" if arg == "resets_ptr" else
                         "*fp32" if arg in FP32_POINTERS else f"*{data}")
             attrs[(i,)] = [["tt.divisibility", 16]]  # torch allocations are 16-byte aligned, as at run time
         else:
@@ -171,7 +185,34 @@ def compile_one(spec: dict) -> dict:
     # the row kernels have no matmul: tensor cores are required of every other kernel
     row["ok"] = (row["spill_bytes"] == 0 and row["shared_bytes"] <= SHARED_LIMIT[arch]
                  and (row["tensor_cores"] or "_row" in spec["fn"]))
+    if "persistent" in spec["fn"]:
+        ptx, consts = compiled.asm["ptx"], spec["consts"]
+        row["wgmma"] = bool(re.search(r"\bwgmma\.mma_async", ptx))
+        row["atomics"] = bool(re.search(r"\b(ld|atom)\.[\w.:]*\.acquire\b", ptx)) and bool(
+            re.search(r"\b(red|atom)\.[\w.:]*\.release\b", ptx))
+        row["w_hoisted"] = w_load_hoisted(compiled.asm["ttir"], 4 * consts["BLOCK_H"], consts["BLOCK_K"])
+        row["ok"] = row["ok"] and row["atomics"] and row["w_hoisted"] and (row["wgmma"] or arch < 90)
     return row
+
+
+def w_load_hoisted(ttir: str, m: int, k: int) -> bool:
+    """In the TTIR of the persistent kernel: every ``tt.load`` of an (m, k) tile (the W_hh slice) is at the function
+    body's own nesting level and before the time loop, the ``scf.for`` that holds the acquire and release atomics;
+    there is at least one such load."""
+    lines = ttir.splitlines()
+    body = next(i for i, line in enumerate(lines) if "tt.func" in line) + 1
+    base = len(lines[body]) - len(lines[body].lstrip())
+    indent = [len(line) - len(line.lstrip()) for line in lines]
+    loops = [i for i, line in enumerate(lines) if "scf.for" in line and indent[i] == base]
+    loads = [i for i, line in enumerate(lines) if "tt.load" in line and f"tensor<{m}x{k}x" in line]
+
+    def region(start: int) -> range:  # the ops nested in the loop opened on line start
+        end = next(j for j in range(start + 1, len(lines)) if indent[j] <= base and lines[j].strip())
+        return range(start + 1, end)
+
+    time_loops = [i for i in loops if any("acquire" in lines[j] and "tt.atomic" in lines[j] for j in region(i))
+                  and any("release" in lines[j] and "tt.atomic" in lines[j] for j in region(i))]
+    return bool(loads and time_loops) and all(indent[i] == base and i < time_loops[0] for i in loads)
 
 
 def _compile_in_child(spec: dict) -> dict:
@@ -215,9 +256,10 @@ def report(hidden, dtypes, archs, batches, full=False, jobs=1, variants=("vanill
 
 def markdown(table: list[dict]) -> str:
     cols = ["kernel", "arch", "dtype", "hidden", "batch", "tiles", "num_warps", "regs", "spill_bytes",
-            "shared_bytes", "tensor_cores", "ok"]
+            "shared_bytes", "tensor_cores"]
+    cols += [c for c in ("wgmma", "atomics", "w_hoisted") if any(c in r for r in table)] + ["ok"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r.get(c)) for c in cols) + " |" for r in table]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in table]
     return "\n".join(lines)
 
 

@@ -3,11 +3,13 @@ for sm_80 and sm_90 with no spills, shared memory within the arch's limit and te
 Needs no GPU: triton compiles to PTX/cubin with the ptxas it ships."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 pytest.importorskip("triton")
 
@@ -56,3 +58,33 @@ def test_all_variants_subset_compiles_clean():
 def test_every_specialisation_compiles_clean():
     """The full table of docs/KERNELS.md: H in {64..1024} x {fp32, fp32-ieee, bf16, fp16} x {sm_80, sm_90}."""
     _check(_report())
+
+
+def test_persistent_kernel_compiles_with_wgmma_atomics_and_hoisted_weights():
+    """sm_90, bf16, H = 256 (the whole H x dtype grid is under -m aot_full and in docs/KERNELS.md)."""
+    rows = _report("--hidden", "256", "--dtype", "bf16", "--batch", "16", "--arch", "90")
+    _check(rows)
+    (row,) = [r for r in rows if r["kernel"] == "fwd_persistent"]
+    assert row["wgmma"] and row["atomics"] and row["w_hoisted"], row
+
+
+def _ttir(load_in_loop: bool) -> str:
+    load = "%w_5 = tt.load %w_4, %m : tensor<64x256x!tt.ptr<bf16>> loc(#loc1)"
+    body = [f"      {load}"] if load_in_loop else []
+    return "\n".join([
+        "module {", "  tt.func public @k(%w_ptr: !tt.ptr<bf16>) {", "    %c = arith.constant 0 : i32",
+        *([] if load_in_loop else [f"    {load}"]),
+        "    %r:2 = scf.for %t = %c0 to %T step %c1 iter_args(%a = %x) -> (tensor<16x16xf32>) : i32 {",
+        *body,
+        "      %s = tt.atomic_rmw add, acquire, gpu, %p, %c0_i32, %true : (!tt.ptr<i32>, i32, i1) -> i32",
+        "      %u = tt.atomic_rmw add, release, gpu, %p, %c1_i32, %true : (!tt.ptr<i32>, i32, i1) -> i32",
+        "      scf.yield %a", "    }", "    tt.return", "  }", "}"])
+
+
+def test_w_load_hoisted_tells_a_hoisted_load_from_one_in_the_time_loop(monkeypatch):
+    # importing the script sets TRITON_INTERPRET=0 for its AOT compiles: monkeypatch restores it afterwards
+    monkeypatch.setenv("TRITON_INTERPRET", os.environ.get("TRITON_INTERPRET", "0"))
+    kernel_report = load_script("kernel_report")
+    assert kernel_report.w_load_hoisted(_ttir(load_in_loop=False), 64, 256)
+    assert not kernel_report.w_load_hoisted(_ttir(load_in_loop=True), 64, 256)
+    assert not kernel_report.w_load_hoisted(_ttir(load_in_loop=False), 64, 512)  # no load of that shape at all

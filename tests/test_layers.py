@@ -1,5 +1,6 @@
-"""Imports against the layer table of docs/DESIGN.md §1: each package of lstmkit imports only the packages the
-table allows (parsed from the source with ``ast``, so imports inside functions count too)."""
+"""Imports against docs/DESIGN.md: each package of lstmkit imports only the packages §1's table allows, and test
+modules import helper modules of tests/, never each other (§6). Parsed from the source with ``ast``, so imports
+inside functions count too."""
 
 from __future__ import annotations
 
@@ -76,3 +77,10 @@ def test_the_import_reader_on_hand_made_modules(tmp_path):
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_package_imports_follow_the_layer_table(package):
     assert not violations(package), f"imports outside DESIGN §1's table: {violations(package)}"
+
+
+def test_test_modules_import_helpers_not_each_other():
+    """What several test modules share lives in helper modules of tests/ (DESIGN §6), not in a test module."""
+    wrong = [f"{path.name} imports {name}" for path in sorted((ROOT / "tests").glob("test_*.py"))
+             for name in imported_modules(path, f"tests.{path.stem}") if name.split(".")[0].startswith("test_")]
+    assert not wrong, wrong

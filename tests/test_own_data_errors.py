@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
-from test_own_data_forecast import long_file, predict_cfg, trained_run
 
-from lstmkit import predict
 from lstmkit.data.panel import PanelForecastDataModule
 
 
@@ -113,26 +109,3 @@ def test_unreadable_and_unknown_files(tmp_path):
     (tmp_path / "header.csv").write_text("unique_id,ds,y\n")
     with pytest.raises(ValueError, match=r"header.csv: the file has no data rows"):
         setup(tmp_path / "header.csv")
-
-
-def test_predict_refuses_data_that_does_not_match(tmp_path):
-    file, frame = long_file(tmp_path, gap=False)
-    _, metrics = trained_run(tmp_path, file, ["data.past_covariates=[promo]"])
-    ckpt = metrics["best_checkpoint"]
-    cases = {
-        "no_promo.csv": (frame.drop(columns="promo"), KeyError, r"column\(s\) \['promo'\] not found"),
-        "new_series.csv": (frame.replace({"unique_id": {"c": "z"}}), ValueError,
-                           r"series \['z'\] were not in the training file; the model knows \['a', 'b', 'c'\]"),
-        "weekly.csv": (frame.assign(ds=np.concatenate([pd.date_range("2015-01-05", periods=int((frame.unique_id == k)
-                                                                                               .sum()), freq="W-MON")
-                                                       for k in "abc"])), ValueError,
-                       r"the series have frequency 'W-MON', the model was trained on 'MS'"),
-        "short.csv": (frame.groupby("unique_id").tail(4), ValueError,
-                      r"series 'a' has 4 time steps; the model reads the last input_length = 6"),
-    }
-    for name, (bad, error, message) in cases.items():
-        write(tmp_path, bad, name)
-        with pytest.raises(error, match=message):
-            predict.run(predict_cfg(tmp_path, ckpt, tmp_path / name))
-    with pytest.raises(FileNotFoundError, match=re.escape("ckpt_path: no checkpoint file at")):
-        predict.run(predict_cfg(tmp_path, tmp_path / "none.ckpt", file))

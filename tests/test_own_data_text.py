@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_framework_config import QUIET, compose_config
+from helpers import QUIET, compose_config
 
 from lstmkit import predict
 from lstmkit.data.text_csv import TextCSVDataModule
@@ -54,3 +54,23 @@ def test_empty_text_and_missing_columns_are_named(tmp_path):
     with pytest.raises(KeyError, match=r"column\(s\) \['text', 'label'\] not found; the file has \['review', "
                                        r"'sentiment'\] \(name yours with data.text_column=..., data.label_column"):
         dm.setup()
+
+
+def test_generate_from_a_language_model_trained_on_your_text(tmp_path):
+    from lstmkit import generate
+
+    lines = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"] * 40
+    (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    run(compose_config("train", ["experiment=lm_ptb_char", f"data.path={tmp_path / 'corpus.txt'}", "data.bptt=20",
+                                 "data.batch_size=4", "model.net.hidden_size=16", "model.net.embedding_size=8",
+                                 "model.net.num_layers=1", "trainer.max_epochs=1", "model.sample_tokens=5",
+                                 *QUIET], out))
+    ckpt = json.loads((out / "metrics.json").read_text())["best_checkpoint"]
+    cfg = compose_config("generate", [f"ckpt_path={ckpt}", "prompt=the", "max_new_tokens=12", "num_samples=2"])
+    samples = generate.run(cfg)
+    assert len(samples) == 2 and all(s.startswith("the") for s in samples)
+    text = "".join(samples)
+    for special in ("<pad>", "<unk>", "<eos>", "<bos>"):
+        text = text.replace(special, "")
+    assert set(text) <= set("".join(lines)) | {"\n"}  # only characters of the training text

@@ -13,6 +13,7 @@ import zlib
 
 import pytest
 import torch
+from triton_helpers import DEVICE, FEATURES, LN_NAMES, NAMES, check_vs_reference, make_inputs, rel_error, run_op
 
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends, recurrence, resolve_backend
@@ -24,21 +25,6 @@ if "triton" in available_backends():
 
     from lstmkit.ops import triton_backend
 
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-NAMES = ("y", "h_n", "c_n", "d_pre", "d_w_hh", "d_h0", "d_c0", "d_ln_h_weight", "d_ln_c_weight", "d_ln_c_bias")
-LN_NAMES = ("ln_h_weight", "ln_c_weight", "ln_c_bias")
-FEATURES = {  # variant name -> the optional inputs it passes
-    "ln_h": ("ln_h_weight",),
-    "ln_c": ("ln_c_weight", "ln_c_bias"),
-    "zoneout_c": ("zoneout_c",),
-    "zoneout_h": ("zoneout_h",),
-    "dropout": ("dropout_mask",),
-    "resets": ("resets",),
-    "all": ("ln_h_weight", "ln_c_weight", "ln_c_bias", "zoneout_c", "zoneout_h", "dropout_mask", "resets"),
-}
-BF16_ATOL = 4e-3  # added to 2x the bf16 reference's error (~1 ulp)
-
-
 @pytest.fixture(autouse=True)
 def _poison_and_ieee(monkeypatch):
     monkeypatch.setattr(launch, "POISON_OUTPUTS", True)
@@ -46,69 +32,6 @@ def _poison_and_ieee(monkeypatch):
     previous = triton_backend.get_strategy()
     yield
     triton_backend.set_strategy(previous)
-
-
-def _inputs(steps, batch, hidden, features, seed, lengths=None, eval_zoneout=False):
-    """float64 primals (pre, w_hh, h0, c0), the variant inputs named in ``features``, cotangents, lengths."""
-    gen = torch.Generator().manual_seed(seed)
-    rand = lambda *shape, scale=1.0: torch.randn(*shape, generator=gen, dtype=torch.float64) * scale  # noqa: E731
-    bern = lambda p, *shape: torch.bernoulli(torch.full(shape, p, dtype=torch.float64), generator=gen)  # noqa: E731
-    primals = (rand(steps, batch, 4 * hidden), rand(4 * hidden, hidden, scale=hidden**-0.5),
-               rand(batch, hidden, scale=0.5), rand(batch, hidden, scale=0.5))
-    zoneout = ((lambda p: torch.full((1, 1, 1), p, dtype=torch.float64).expand(steps, batch, hidden))
-               if eval_zoneout else (lambda p: bern(p, steps, batch, hidden)))
-    extras = {
-        "ln_h_weight": 1 + rand(4 * hidden, scale=0.3), "ln_c_weight": 1 + rand(hidden, scale=0.3),
-        "ln_c_bias": rand(hidden, scale=0.3), "zoneout_c": zoneout(0.3), "zoneout_h": zoneout(0.4),
-        "dropout_mask": bern(0.75, batch, hidden) / 0.75,
-        "resets": torch.rand(steps, batch, generator=gen) < 0.3,
-    }
-    extras = {k: v.to(DEVICE) for k, v in extras.items() if k in features}
-    cotangents = (rand(steps, batch, hidden), rand(batch, hidden), rand(batch, hidden))
-    lens = None if lengths is None else torch.tensor(lengths, dtype=torch.int64, device=DEVICE)
-    return primals, extras, cotangents, lens
-
-
-def _run(backend, dtype, primals, extras, cotangents, lengths, loss="weighted"):
-    """Forward and backward through the differentiable variant op; returns outputs then gradients (NAMES; None
-    for LayerNorm parameters not in use)."""
-    leaves = [p.to(DEVICE, dtype, copy=True).requires_grad_() for p in primals]
-    given = {k: (v if v.dtype == torch.bool else v.to(dtype, copy=True)) for k, v in extras.items()}
-    for name in LN_NAMES:
-        if name in given:
-            given[name].requires_grad_()
-    outs = recurrence(backend, *leaves, None, lengths, **given)
-    if loss == "sum":
-        total = outs[0].sum()  # its gradient arrives as an expanded, stride-0 view
-    else:
-        total = sum((o * g.to(DEVICE, dtype)).sum() for o, g in zip(outs, cotangents))
-    total.backward()
-    return [o.detach() for o in outs] + [leaf.grad for leaf in leaves] + [
-        given[n].grad if n in given else None for n in LN_NAMES]
-
-
-def _err(x, ref):
-    """Largest absolute error relative to the reference's largest magnitude (NaN if x has any NaN)."""
-    x, ref = x.double().cpu(), ref.double().cpu()
-    if not torch.isfinite(x).all():
-        return float("nan")
-    return ((x - ref).abs().max() / ref.abs().max().clamp_min(1e-3)).item()
-
-
-def _check(got, dtype, primals, extras, cotangents, lengths, loss="weighted"):
-    exact = _run("reference", torch.float64, primals, extras, cotangents, lengths, loss)
-    assert [g is None for g in got] == [e is None for e in exact]
-    if dtype == torch.float32:
-        errors = {n: _err(g, e) for n, g, e in zip(NAMES, got, exact) if e is not None}
-        assert all(err <= 1e-4 for err in errors.values()), errors
-        return errors
-    same_dtype = _run("reference", dtype, primals, extras, cotangents, lengths, loss)
-    errors = {}
-    for name, g, e, r in zip(NAMES, got, exact, same_dtype):
-        if e is not None:
-            errors[name] = (_err(g, e), _err(r, e))
-            assert errors[name][0] <= 2 * errors[name][1] + BF16_ATOL, f"{name}: kernel vs same-dtype reference"
-    return errors
 
 
 def _seed(*key) -> int:
@@ -120,10 +43,10 @@ def _seed(*key) -> int:
 def test_each_variant_vs_reference(name, strategy):
     """Each variant alone, with lengths (a row that ends early, one of a single step) and H padded in its tile."""
     triton_backend.set_strategy(strategy)
-    case = _inputs(5, 3, 12, FEATURES[name], seed=_seed(name, strategy), lengths=[5, 3, 1])
-    got = _run("triton", torch.float32, *case)
+    case = make_inputs(5, 3, 12, FEATURES[name], seed=_seed(name, strategy), lengths=[5, 3, 1])
+    got = run_op("triton", torch.float32, *case)
     assert all(g.dtype == torch.float32 for g in got if g is not None)
-    _check(got, torch.float32, *case)
+    check_vs_reference(got, torch.float32, *case)
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
@@ -133,33 +56,33 @@ def test_all_variants_vs_reference(shape, strategy):
     """Everything at once: odd H (40: padding columns in every tile), two batch blocks (B=17), one step/row."""
     steps, batch, hidden, lengths = shape
     triton_backend.set_strategy(strategy)
-    case = _inputs(steps, batch, hidden, FEATURES["all"], seed=_seed(shape, strategy), lengths=lengths)
-    _check(_run("triton", torch.float32, *case), torch.float32, *case)
+    case = make_inputs(steps, batch, hidden, FEATURES["all"], seed=_seed(shape, strategy), lengths=lengths)
+    check_vs_reference(run_op("triton", torch.float32, *case), torch.float32, *case)
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
 def test_eval_zoneout_expanded_rates(strategy):
     """Eval mode passes the zoneout rate as an expanded stride-0 view; the loss is y.sum() (stride-0 gradient)."""
     triton_backend.set_strategy(strategy)
-    case = _inputs(5, 2, 16, ("zoneout_c", "zoneout_h", "ln_h_weight"), seed=3, eval_zoneout=True)
-    _check(_run("triton", torch.float32, *case, loss="sum"), torch.float32, *case, loss="sum")
+    case = make_inputs(5, 2, 16, ("zoneout_c", "zoneout_h", "ln_h_weight"), seed=3, eval_zoneout=True)
+    check_vs_reference(run_op("triton", torch.float32, *case, loss="sum"), torch.float32, *case, loss="sum")
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
 def test_all_variants_bf16(strategy):
     triton_backend.set_strategy(strategy)
-    case = _inputs(5, 3, 24, FEATURES["all"], seed=_seed("bf16", strategy), lengths=[5, 4, 2])
-    got = _run("triton", torch.bfloat16, *case)
+    case = make_inputs(5, 3, 24, FEATURES["all"], seed=_seed("bf16", strategy), lengths=[5, 4, 2])
+    got = run_op("triton", torch.bfloat16, *case)
     assert all(g.dtype == torch.bfloat16 for g in got if g is not None)
-    _check(got, torch.bfloat16, *case)
+    check_vs_reference(got, torch.bfloat16, *case)
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
 def test_bitwise_deterministic(strategy):
     triton_backend.set_strategy(strategy)
-    case = _inputs(4, 3, 24, FEATURES["all"], seed=5, lengths=[4, 4, 2])
-    first = _run("triton", torch.float16, *case)
-    second = _run("triton", torch.float16, *case)
+    case = make_inputs(4, 3, 24, FEATURES["all"], seed=5, lengths=[4, 4, 2])
+    first = run_op("triton", torch.float16, *case)
+    second = run_op("triton", torch.float16, *case)
     for name, a, b in zip(NAMES, first, second):
         assert torch.equal(a, b), name
 
@@ -190,7 +113,7 @@ def test_zoneout_layer_norm_vs_paper_loop(strategy):
     the new cell ĉ_t, normalised, the zoned c_t is carried; outputs and every gradient, training masks."""
     triton_backend.set_strategy(strategy)
     names = ("ln_h_weight", "ln_c_weight", "ln_c_bias", "zoneout_c", "zoneout_h")
-    primals, extras, cotangents, _ = _inputs(5, 3, 8, names, seed=21)
+    primals, extras, cotangents, _ = make_inputs(5, 3, 8, names, seed=21)
     leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
     given = {k: v.to(torch.float32, copy=True).requires_grad_(k in LN_NAMES) for k, v in extras.items()}
     outs = recurrence("triton", *leaves, None, None, **given)
@@ -199,15 +122,15 @@ def test_zoneout_layer_norm_vs_paper_loop(strategy):
     ref_outs = _paper_loop(*ref_leaves, *(ref_given[k] for k in names))
     grads = [torch.autograd.grad(sum((o * g.to(o)).sum() for o, g in zip(out, cotangents)), [*x, *(d[n] for n in
              LN_NAMES)]) for out, x, d in ((outs, leaves, given), (ref_outs, ref_leaves, ref_given))]
-    errors = {n: _err(a, b) for n, a, b in zip(("y", "h_n", "c_n"), outs, ref_outs)}
-    errors |= {n: _err(a, b) for n, a, b in zip(NAMES[3:7] + LN_NAMES, *grads)}
+    errors = {n: rel_error(a, b) for n, a, b in zip(("y", "h_n", "c_n"), outs, ref_outs)}
+    errors |= {n: rel_error(a, b) for n, a, b in zip(NAMES[3:7] + LN_NAMES, *grads)}
     assert all(err <= 1e-4 for err in errors.values()), errors
 
 
 def test_strategies_mix_forward_and_backward():
     """Forward through one strategy, backward through the other (the launcher may pick them by pass)."""
-    primals, extras, cotangents, lens = _inputs(4, 3, 16, FEATURES["all"], seed=9, lengths=[4, 3, 2])
-    exact = _run("reference", torch.float64, primals, extras, cotangents, lens)
+    primals, extras, cotangents, lens = make_inputs(4, 3, 16, FEATURES["all"], seed=9, lengths=[4, 3, 2])
+    exact = run_op("reference", torch.float64, primals, extras, cotangents, lens)
     for forward, backward in (("sequence", "step"), ("step", "sequence")):
         triton_backend.set_strategy(forward)
         leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
@@ -216,7 +139,7 @@ def test_strategies_mix_forward_and_backward():
         triton_backend.set_strategy(backward)
         sum((o * g.to(DEVICE, torch.float32)).sum() for o, g in zip(outs, cotangents)).backward()
         for name, got, ref in zip(NAMES, [o.detach() for o in outs] + [x.grad for x in leaves], exact):
-            assert _err(got, ref) <= 1e-4, (forward, backward, name)
+            assert rel_error(got, ref) <= 1e-4, (forward, backward, name)
 
 
 def test_proj_size_refused():
@@ -264,5 +187,5 @@ def test_module_bidirectional_two_layers(strategy):
                 **{name: p.grad for name, p in module.named_parameters()}}
 
     got, ref = run(kernel, torch.float32), run(exact, torch.float64)
-    errors = {name: _err(got[name], ref[name]) for name in ref}
+    errors = {name: rel_error(got[name], ref[name]) for name in ref}
     assert all(err <= 1e-4 for err in errors.values()), errors

@@ -12,6 +12,7 @@ import zlib
 
 import pytest
 import torch
+from triton_helpers import DEVICE, rel_error, vanilla_inputs
 
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends, recurrence, resolve_backend
@@ -23,7 +24,6 @@ if "triton" in available_backends():
 
     from lstmkit.ops import triton_backend
 
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 NAMES = ("y", "h_n", "c_n", "d_pre", "d_w_hh", "d_h0", "d_c0")
 ATOL = {torch.float16: 5e-4, torch.bfloat16: 4e-3}  # added to 2x the same-dtype reference's error (~1 ulp)
 
@@ -38,16 +38,6 @@ def _poison_and_ieee(monkeypatch):
     triton_backend.set_strategy(previous)
 
 
-def _inputs(steps, batch, hidden, seed, lengths=None):
-    gen = torch.Generator().manual_seed(seed)
-    rand = lambda *shape, scale=1.0: torch.randn(*shape, generator=gen, dtype=torch.float64) * scale  # noqa: E731
-    primals = (rand(steps, batch, 4 * hidden), rand(4 * hidden, hidden, scale=hidden**-0.5),
-               rand(batch, hidden, scale=0.5), rand(batch, hidden, scale=0.5))
-    cotangents = (rand(steps, batch, hidden), rand(batch, hidden), rand(batch, hidden))
-    lens = None if lengths is None else torch.tensor(lengths, dtype=torch.int64, device=DEVICE)
-    return primals, cotangents, lens
-
-
 def _run(backend, dtype, primals, cotangents, lengths, loss="weighted"):
     """Forward and backward through the differentiable op; returns outputs then gradients (NAMES)."""
     leaves = [p.to(DEVICE, dtype, copy=True).requires_grad_() for p in primals]
@@ -60,24 +50,15 @@ def _run(backend, dtype, primals, cotangents, lengths, loss="weighted"):
     return [o.detach() for o in outs] + [leaf.grad for leaf in leaves]
 
 
-def _err(x, ref):
-    """Largest absolute error relative to the reference's largest magnitude (NaN if x has any NaN)."""
-    x = x.double().cpu()
-    ref = ref.double().cpu()
-    if not torch.isfinite(x).all():
-        return float("nan")
-    return ((x - ref).abs().max() / ref.abs().max().clamp_min(1e-3)).item()
-
-
 def _check(got, dtype, primals, cotangents, lengths, loss="weighted"):
     exact = _run("reference", torch.float64, primals, cotangents, lengths, loss)
     if dtype == torch.float32:
-        errors = {n: _err(g, e) for n, g, e in zip(NAMES, got, exact)}
+        errors = {n: rel_error(g, e) for n, g, e in zip(NAMES, got, exact)}
         assert all(err <= 1e-4 for err in errors.values()), errors
         return errors
     same_dtype = _run("reference", dtype, primals, cotangents, lengths, loss)
     for name, g, e, r in zip(NAMES, got, exact, same_dtype):
-        err, ref_err = _err(g, e), _err(r, e)
+        err, ref_err = rel_error(g, e), rel_error(r, e)
         assert err <= 2 * ref_err + ATOL[dtype], f"{name}: kernel {err:.2e} vs same-dtype reference {ref_err:.2e}"
     return None
 
@@ -100,8 +81,8 @@ def test_recurrence_vs_reference(strategy, dtype, case):
     ):
         pytest.skip("W_hh does not fit on chip for the sequence kernel on this GPU")
     triton_backend.set_strategy(strategy)
-    primals, cotangents, lens = _inputs(steps, batch, hidden, seed=zlib.crc32(repr((strategy, dtype, case)).encode()),
-                                        lengths=lengths)
+    primals, cotangents, lens = vanilla_inputs(steps, batch, hidden,
+                                               seed=zlib.crc32(repr((strategy, dtype, case)).encode()), lengths=lengths)
     got = _run("triton", dtype, primals, cotangents, lens)
     assert all(g.dtype == dtype for g in got)
     _check(got, dtype, primals, cotangents, lens)
@@ -110,7 +91,7 @@ def test_recurrence_vs_reference(strategy, dtype, case):
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
 def test_sum_loss_expanded_gradients(strategy):
     triton_backend.set_strategy(strategy)
-    primals, cotangents, lens = _inputs(5, 3, 24, seed=11, lengths=[5, 3, 2])
+    primals, cotangents, lens = vanilla_inputs(5, 3, 24, seed=11, lengths=[5, 3, 2])
     got = _run("triton", torch.float32, primals, cotangents, lens, loss="sum")
     _check(got, torch.float32, primals, cotangents, lens, loss="sum")
 
@@ -118,7 +99,7 @@ def test_sum_loss_expanded_gradients(strategy):
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
 def test_bitwise_deterministic(strategy):
     triton_backend.set_strategy(strategy)
-    primals, cotangents, lens = _inputs(6, 3, 40, seed=5, lengths=[6, 6, 3])
+    primals, cotangents, lens = vanilla_inputs(6, 3, 40, seed=5, lengths=[6, 6, 3])
     first = _run("triton", torch.float16, primals, cotangents, lens)
     second = _run("triton", torch.float16, primals, cotangents, lens)
     for name, a, b in zip(NAMES, first, second):
@@ -127,7 +108,7 @@ def test_bitwise_deterministic(strategy):
 
 def test_strategies_agree_with_each_other_and_reference():
     """Forward through one strategy and backward through the other (the launcher may mix them by pass)."""
-    primals, cotangents, lens = _inputs(5, 2, 16, seed=3)
+    primals, cotangents, lens = vanilla_inputs(5, 2, 16, seed=3)
     args = [p.to(DEVICE) for p in primals]
     y, h_n, c_n, gates, cells = launch.lstm_forward(*args, strategy="sequence")
     grads = [g.to(DEVICE, torch.float32) for g in cotangents]
@@ -135,7 +116,7 @@ def test_strategies_agree_with_each_other_and_reference():
     exact = _run("reference", torch.float64, primals, cotangents, None)
     for name, got, ref in zip(("y", "h_n", "c_n", "d_pre", "d_h0", "d_c0"), (y, h_n, c_n, d_pre, d_h0, d_c0),
                               exact[:4] + exact[5:]):
-        assert _err(got, ref) <= 1e-4, name
+        assert rel_error(got, ref) <= 1e-4, name
 
 
 def _module_pair(input_size, hidden, num_layers, bidirectional, seed):
@@ -164,7 +145,7 @@ def test_module_bidirectional_multilayer_lengths(strategy):
     lengths = torch.tensor([4, 6, 2])
     got = _module_run(kernel, x, lengths, torch.float32)
     ref = _module_run(exact, x, lengths, torch.float64)
-    errors = {name: _err(got[name], ref[name]) for name in ref}
+    errors = {name: rel_error(got[name], ref[name]) for name in ref}
     assert all(err <= 1e-4 for err in errors.values()), errors
 
 
@@ -175,7 +156,7 @@ def test_module_autocast_bf16():
         out, (h_n, c_n) = kernel(x.to(DEVICE, torch.float32))
     ref, _ = exact(x.to(DEVICE))
     assert out.dtype == torch.bfloat16
-    assert _err(out, ref) <= 2e-2
+    assert rel_error(out, ref) <= 2e-2
 
 
 def test_unsupported_configurations(monkeypatch):
@@ -205,7 +186,7 @@ def test_strategy_choice(monkeypatch):
 def test_torch_compile_sees_one_op():
     """The registered custom op traces with fullgraph=True (fake impls give the shapes) and runs the kernels."""
     triton_backend.set_strategy("sequence")
-    primals, cotangents, _ = _inputs(4, 2, 16, seed=13)
+    primals, cotangents, _ = vanilla_inputs(4, 2, 16, seed=13)
     compiled = torch.compile(lambda *args: recurrence("triton", *args), fullgraph=True, backend="aot_eager")
     leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
     outs = compiled(*leaves)

@@ -26,10 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
 
 from lstmkit.data.prep import CalendarFeatures, ClipOutliers, FillMissing, Pipeline, Scale
-from lstmkit.data.resumable import ResumableDataModule
+from lstmkit.data.resumable import InMemoryDataset, ResumableDataModule
 from lstmkit.data.series import load_series
 from lstmkit.data.windowing import SPLITS, SplitPoints, chronological_split, make_windows, windows_at
 from lstmkit.forecast.anomaly import inject_anomalies
@@ -138,6 +137,10 @@ class ForecastDataModule(ResumableDataModule):
         steps += [CalendarFeatures(self.calendar)] if self.calendar else []
         steps += [Scale(self.scaler, columns=[target, *self.past_covariates])]
         self.pipeline = Pipeline(target, steps).fit(train_rows(frame))
+        # Scale is the only step that changes target values, and it is affine, so inverting a batch of forecasts
+        # (every step, for the metrics) is one multiply-add on tensors: original = scaled * scale + offset
+        offset, one = self.pipeline.inverse_transform_target([0.0, 1.0])
+        self._target_affine = (float(one - offset), float(offset))
         prepared = self.pipeline.transform(frame)
         self.future_columns = [f"{feature}_{part}" for feature in self.calendar for part in ("sin", "cos")]
         self.index, self.target_series, self.prepared = frame.index, frame[target].to_numpy(np.float64), prepared
@@ -148,7 +151,7 @@ class ForecastDataModule(ResumableDataModule):
             self.windows = {split: windows_at(prepared, target, origins[split], *window_args) for split in SPLITS}
         for split in SPLITS:
             w = self.windows[split]
-            self.datasets[split] = TensorDataset(*map(torch.from_numpy, (w.inputs, w.future, w.targets)))
+            self.datasets[split] = InMemoryDataset(*map(torch.from_numpy, (w.inputs, w.future, w.targets)))
 
     def _sample_fold_origins(self, rows: int) -> dict[str, np.ndarray]:
         """Window origins of each split for k-fold over windows taken as i.i.d. samples: the test windows are
@@ -161,9 +164,10 @@ class ForecastDataModule(ResumableDataModule):
         return {"train": np.sort(origins[train[n_val:]]), "val": np.sort(origins[train[:n_val]]), "test": origins[test]}
 
     def inverse_transform(self, values: Tensor) -> Tensor:
-        """Scaled target values of any shape → original units."""
-        original = self.pipeline.inverse_transform_target(values.detach().cpu().numpy())
-        return torch.as_tensor(original, dtype=values.dtype, device=values.device)
+        """Scaled target values of any shape → original units, computed in float64 on ``values``' device and
+        returned in its dtype (what :meth:`Pipeline.inverse_transform_target` gives, without a host round trip)."""
+        scale, offset = self._target_affine
+        return (values.detach().double() * scale + offset).to(values.dtype)
 
     def actuals(self, split: str) -> np.ndarray:
         """``(N, horizon)`` target values of the split's windows, in original units (float64)."""

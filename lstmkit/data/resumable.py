@@ -7,6 +7,10 @@ Lightning's own count of processed batches, and the order of each epoch is a pur
 ``(seed, epoch)`` — the same contract as ``DistributedSampler`` — so a resumed run sees exactly the batches
 an uninterrupted run would.
 
+Data held in memory as tensors goes into an :class:`InMemoryDataset`: its loaders read a batch with one indexing
+per tensor, instead of reading samples one by one and collating them (for batches of 32 small windows that was
+most of the data time of a training step).
+
 Subclasses build their datasets in ``setup()`` into ``self.datasets`` (``{"train": …, "val": …, "test": …}``
 and optionally ``"predict"``); the default ``*_dataloader`` methods serve them through :meth:`train_loader` (shuffled,
 resumable) and :meth:`eval_loader` (in order). A subclass with other needs overrides a loader method and still calls
@@ -22,7 +26,23 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+
+
+class InMemoryDataset(TensorDataset):
+    """A ``TensorDataset`` (sample ``i`` is ``tuple(t[i] for t in tensors)``) that serves a whole batch at once:
+    ``DataLoader`` calls ``__getitems__`` with the batch's indices, which returns the batch already stacked, so its
+    loaders pass ``collate_fn=keep_batch`` (the loaders of :class:`ResumableDataModule` do)."""
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
+        index = torch.as_tensor(indices, dtype=torch.long)  # (B,)
+        return tuple(tensor[index] for tensor in self.tensors)
+
+
+def keep_batch(batch: Any) -> Any:
+    """The ``collate_fn`` for an :class:`InMemoryDataset`: its batches come stacked already."""
+    return batch
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -69,6 +89,7 @@ class ResumableDataModule(L.LightningDataModule):
             dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
             pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
             generator=torch.Generator().manual_seed(torch.initial_seed()),
+            collate_fn=keep_batch if isinstance(dataset, InMemoryDataset) else None,
         )
 
     def train_loader(self, dataset: Dataset) -> DataLoader:

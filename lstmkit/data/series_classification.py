@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 from torch import Tensor
-from torch.utils.data import TensorDataset
 
-from lstmkit.data.resumable import ResumableDataModule
+from lstmkit.data.resumable import InMemoryDataset, ResumableDataModule
 from lstmkit.forecast.cv import kfold_indices
 from lstmkit.utils.imports import require
 
@@ -55,7 +54,7 @@ class SequenceClassificationDataModule(ResumableDataModule):
         if sample_fold is not None and (len(sample_fold) != 3 or not 0 <= sample_fold[0] < sample_fold[1]):
             raise ValueError(f"sample_fold: expected [fold, folds, seed] with 0 <= fold < folds, got {sample_fold}")
         self.val_fraction, self.sample_fold, self.standardize = val_fraction, sample_fold, standardize
-        self.datasets: dict[str, TensorDataset] = {}
+        self.datasets: dict[str, InMemoryDataset] = {}
         self.classes: list[str] = []
 
     def load(self) -> dict[str, Split]:
@@ -87,10 +86,11 @@ class SequenceClassificationDataModule(ResumableDataModule):
             valid = torch.arange(x.shape[1]) < lengths[train, None]  # (N_train, T): steps that are not padding
             steps = x[train][valid]  # (steps, *step_shape)
             mean, std = steps.mean(0), steps.std(0).clamp(min=1e-6)
+            self.mean, self.std = mean, std  # (*step_shape,): what a prediction on new data applies
             x = torch.where((torch.arange(x.shape[1]) < lengths[:, None]).view(*x.shape[:2], *[1] * (x.dim() - 2)),
                             (x - mean) / std, 0.0)
         y = torch.as_tensor(labels, dtype=torch.long)
-        self.datasets = {name: TensorDataset(x[idx], lengths[idx], y[idx])
+        self.datasets = {name: InMemoryDataset(x[idx], lengths[idx], y[idx])
                          for name, idx in (("train", train), ("val", val), ("test", test))}
 
 

@@ -5,17 +5,21 @@ events — and corrupts disjoint segments of ``values[start:stop]``, at least ``
 
 - **spike**: one point moves by ``± spike_size · scale``;
 - **level shift**: ``shift_length`` points move by ``± shift_size · scale``;
+- **variance change**: ``variance_length`` points get seeded Gaussian noise of standard deviation
+  ``variance_size · scale`` added (a failing sensor, a noisier regime);
 - **dropout**: ``dropout_length`` points read ``dropout_value`` (a sensor reporting zero).
 
 ``scale`` defaults to the standard deviation of the first differences of the clean segment: the size of ordinary
 step-to-step moves, which stays meaningful on trending series where the level's standard deviation does not.
 Every corrupted point is labelled ``True``; the detector is scored point by point.
 
-Detection (:func:`detect_and_impute`) is online and forecast-based: each point is forecast one step ahead from
-the points before it, flagged when its absolute error reaches the threshold, and then replaced by its forecast,
-so that an anomaly does not corrupt the forecasts that follow it (without the replacement a spike also flags its
-successor, and a level shift or dropout is flagged only where it begins). The threshold is calibrated on the
-validation rows (:func:`calibrate_detection_threshold`).
+Scoring (:func:`robust_online_scores`, :func:`smoothed_score`) takes any one-step forecaster — the LSTM, naive,
+seasonal naive — and turns its errors into a score that is comparable across forecasters, series and time: the
+error's distance from the median of the recent errors in units of their robust spread (MAD), computed online with
+extreme points replaced by their forecasts, then raised to a multiple of its windowed median where a run of
+moderately large errors signals a variance change. A threshold is then calibrated on the validation scores
+(:func:`calibrate_threshold`), and the test scores are judged with and without a threshold
+(:func:`detection_scores`, :func:`pr_auc`).
 """
 
 from __future__ import annotations
@@ -24,16 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
 __all__ = [
     "Anomaly",
     "InjectedSeries",
-    "calibrate_detection_threshold",
     "calibrate_threshold",
-    "detect_and_impute",
     "detection_scores",
     "inject_anomalies",
+    "pr_auc",
+    "robust_online_scores",
+    "smoothed_score",
 ]
 
 # forecast(cleaned (K, T), t) -> (K,) one-step forecasts of row t, reading only cleaned[:, :t]
@@ -42,10 +46,10 @@ OneStepForecast = Callable[[np.ndarray, int], np.ndarray]
 
 @dataclass(frozen=True)
 class Anomaly:
-    kind: str  # "spike", "level_shift" or "dropout"
+    kind: str  # "spike", "level_shift", "variance_change" or "dropout"
     start: int  # position of the first corrupted point
     length: int  # number of corrupted points
-    value: float  # offset added (spike, level shift) or value written (dropout)
+    value: float  # offset added (spike, level shift), noise std added (variance change) or value written (dropout)
 
 
 @dataclass
@@ -61,9 +65,12 @@ def inject_anomalies(
     spikes: int = 5,
     level_shifts: int = 2,
     dropouts: int = 2,
+    variance_changes: int = 0,
     spike_size: float = 5.0,
     shift_size: float = 3.0,
     shift_length: int = 20,
+    variance_size: float = 2.0,
+    variance_length: int = 20,
     dropout_length: int = 10,
     dropout_value: float = 0.0,
     scale: float | None = None,
@@ -79,8 +86,9 @@ def inject_anomalies(
     if scale is None:
         scale = float(np.diff(clean[start:stop]).std())
     rng = np.random.default_rng(seed)
-    lengths = {"spike": 1, "level_shift": shift_length, "dropout": dropout_length}
-    kinds = rng.permutation(["spike"] * spikes + ["level_shift"] * level_shifts + ["dropout"] * dropouts)
+    lengths = {"spike": 1, "level_shift": shift_length, "variance_change": variance_length, "dropout": dropout_length}
+    wanted = {"spike": spikes, "level_shift": level_shifts, "variance_change": variance_changes, "dropout": dropouts}
+    kinds = rng.permutation([kind for kind, count in wanted.items() for _ in range(count)])
     corrupted, labels, anomalies = clean.copy(), np.zeros(len(clean), dtype=bool), []
     blocked = np.zeros(len(clean), dtype=bool)  # corrupted points and their min_gap margins
     for kind in kinds:
@@ -91,13 +99,16 @@ def inject_anomalies(
         if len(free) == 0:
             raise ValueError(
                 f"no room for another {kind} of length {length} in positions [{start}, {stop}) with min_gap={min_gap}; "
-                f"ask for fewer anomalies (spikes={spikes}, level_shifts={level_shifts}, dropouts={dropouts})"
+                f"ask for fewer anomalies ({', '.join(f'{k}s={n}' for k, n in wanted.items())})"
             )
         first = int(rng.choice(free))
         segment = slice(first, first + length)
         if kind == "dropout":
             value = dropout_value
             corrupted[segment] = value
+        elif kind == "variance_change":
+            value = variance_size * scale
+            corrupted[segment] += rng.normal(0.0, value, length)
         else:
             value = float(rng.choice([-1.0, 1.0])) * (spike_size if kind == "spike" else shift_size) * scale
             corrupted[segment] += value
@@ -121,6 +132,8 @@ def calibrate_threshold(scores, labels=None, method: str = "f1", quantile: float
         raise ValueError(f"method must be 'f1' or 'quantile', got {method!r}")
     if labels is None or not np.any(labels):
         raise ValueError("method='f1' needs validation labels with at least one anomaly; else use method='quantile'")
+    from sklearn.metrics import precision_recall_curve  # imported when scoring, not with the data module
+
     precision, recall, thresholds = precision_recall_curve(np.asarray(labels).reshape(-1), scores)
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     return float(thresholds[np.argmax(f1)])
@@ -128,6 +141,8 @@ def calibrate_threshold(scores, labels=None, method: str = "f1", quantile: float
 
 def detection_scores(flags, labels) -> dict[str, float]:
     """Point-wise ``precision``, ``recall`` and ``f1`` of boolean ``flags`` against ``labels`` (0 when undefined)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     precision, recall, f1, _ = precision_recall_fscore_support(
         np.asarray(labels, dtype=bool).reshape(-1),
         np.asarray(flags, dtype=bool).reshape(-1),
@@ -137,54 +152,74 @@ def detection_scores(flags, labels) -> dict[str, float]:
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
 
 
-def detect_and_impute(
-    series, rows, forecast: OneStepForecast, thresholds, max_run: int = 10
-) -> tuple[np.ndarray, np.ndarray]:
-    """Online detection over ``rows`` (ascending positions) for each of ``thresholds (K,)`` at once.
+def pr_auc(scores, labels) -> float:
+    """Area under the precision-recall curve of ``scores (N,)`` against boolean ``labels (N,)``, as average
+    precision (scikit-learn's step-wise sum, no interpolation): threshold-free, and unlike ROC-AUC not flattered by
+    the many easy normal points."""
+    scores, labels = np.asarray(scores, dtype=np.float64).reshape(-1), np.asarray(labels, dtype=bool).reshape(-1)
+    if scores.shape != labels.shape:
+        raise ValueError(f"scores and labels: expected the same length, got {len(scores)} and {len(labels)}")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"scores: expected finite values, got {np.count_nonzero(~np.isfinite(scores))} NaN/inf")
+    if not labels.any():
+        raise ValueError("labels: need at least one anomaly for a precision-recall curve")
+    from sklearn.metrics import average_precision_score  # imported when scoring, not with the data module
 
-    Each threshold keeps its own cleaned copy of ``series``: row ``t`` is forecast by ``forecast(cleaned, t)``,
-    scored ``|series[t] - forecast|``, flagged when the score reaches the threshold, and a flagged point is
-    replaced by its forecast in that copy. After ``max_run`` consecutive flags the next point is accepted as
-    observed — a change that lasts longer is the new normal — which also stops a missed anomaly from sending the
-    imputed path off on its own. Returns ``scores`` and boolean ``flags``, each ``(K, len(rows))``.
+    return float(average_precision_score(labels, scores))
+
+
+def robust_online_scores(
+    series, rows, forecast: OneStepForecast, window: int = 52, clean_at: float = 4.0, max_run: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One online pass over ``rows`` (ascending positions): robust z-scores of the one-step forecast errors.
+
+    Row ``t`` is forecast by ``forecast(cleaned[None], t)`` from a cleaned copy of ``series``; its error ``e`` is
+    scaled by the median and the MAD of the errors of the last ``window`` accepted rows:
+    ``z = |e - median| / (1.4826 · MAD)`` (1.4826 = 1 / Φ⁻¹(3/4) makes the MAD estimate a normal's std). A row
+    with ``z >= clean_at`` is replaced in the copy by its forecast (plus the median error) and left out of the
+    spread, so an anomaly neither anchors the forecasts after it nor inflates the spread that scores them; after
+    ``max_run`` consecutive replacements the next row is accepted as observed (a change that lasts longer is the
+    new normal). ``clean_at`` is fixed, not the decision threshold: the scores are computed once, and any
+    threshold is then applied to them (which is what makes a precision-recall curve of them meaningful).
+
+    The first ``window`` rows only fill the spread (their z is NaN): pass clean rows there (the last training
+    rows). Returns ``z (len(rows),)`` and the ``spread (len(rows),)`` it was scaled by (NaN in the first window),
+    float64, and the cleaned series ``(T,)``.
     """
-    thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    from scipy.stats import median_abs_deviation  # imported when scoring, not with the data module
+
     series = np.asarray(series, dtype=np.float64)
-    cleaned = np.repeat(series[None], len(thresholds), axis=0)
-    scores = np.empty((len(thresholds), len(rows)))
-    flags = np.zeros((len(thresholds), len(rows)), dtype=bool)
-    run = np.zeros(len(thresholds), dtype=np.int64)
+    rows = np.asarray(rows)
+    if len(rows) <= window:
+        raise ValueError(f"rows: need more than window={window} rows (the first fill the spread), got {len(rows)}")
+    cleaned = series.copy()
+    accepted = np.empty(window)  # ring buffer of the last `window` accepted errors
+    z, spreads = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    seen, run = 0, 0
     for j, t in enumerate(rows):
-        predicted = np.asarray(forecast(cleaned, int(t)), dtype=np.float64)
-        scores[:, j] = np.abs(series[t] - predicted)
-        flags[:, j] = (scores[:, j] >= thresholds) & (run < max_run)
-        run = np.where(flags[:, j], run + 1, 0)
-        cleaned[flags[:, j], t] = predicted[flags[:, j]]
-    return scores, flags
+        predicted = float(np.asarray(forecast(cleaned[None], int(t)), dtype=np.float64)[0])
+        error = series[t] - predicted
+        if seen >= window:
+            centre = np.median(accepted)
+            spreads[j] = median_abs_deviation(accepted, scale="normal")
+            z[j] = abs(error - centre) / max(spreads[j], np.finfo(np.float64).tiny)
+            if z[j] >= clean_at and run < max_run:
+                cleaned[t], run = predicted + centre, run + 1
+                continue
+        accepted[seen % window], seen, run = error, seen + 1, 0
+    return z, spreads, cleaned
 
 
-def calibrate_detection_threshold(
-    series,
-    rows,
-    labels,
-    forecast: OneStepForecast,
-    method: str = "f1",
-    quantile: float = 0.99,
-    candidates: int = 51,
-    max_run: int = 10,
-) -> float:
-    """The threshold of :func:`detect_and_impute` on validation ``rows``.
+def smoothed_score(z, width: int = 5, gain: float = 2.0) -> np.ndarray:
+    """``max(z, gain · median of z over a centred window of width points)`` for ``z (N,)``.
 
-    ``method="quantile"``: the ``quantile`` of the plain one-step errors (nothing replaced), for anomaly-free
-    validation rows. ``method="f1"``: of ``candidates`` thresholds — quantiles 0.5 to 1 of those errors — the one
-    whose online detection has the best F1 against ``labels`` (one per row), the lowest on ties.
+    The windowed median stays low next to an isolated spike (one large value of ``width``) but rises over a run of
+    moderately large errors — a variance change, whose single points are rarely extreme. NaN where ``z`` is NaN.
     """
-    plain, _ = detect_and_impute(series, rows, forecast, [np.inf])
-    if method != "f1":
-        return calibrate_threshold(plain, method=method, quantile=quantile)
-    if not np.any(labels):
-        raise ValueError("method='f1' needs validation labels with at least one anomaly; else use method='quantile'")
-    grid = np.unique(np.quantile(plain[0], np.linspace(0.5, 1.0, candidates)))
-    _, flags = detect_and_impute(series, rows, forecast, grid, max_run)
-    f1 = [detection_scores(row_flags, labels)["f1"] for row_flags in flags]
-    return float(grid[int(np.argmax(f1))])
+    if width < 1 or width % 2 == 0:
+        raise ValueError(f"width: expected an odd number >= 1, got {width}")
+    import pandas as pd  # imported when scoring, not with the data module
+
+    z = np.asarray(z, dtype=np.float64)
+    local = pd.Series(z).rolling(width, center=True, min_periods=1).median().to_numpy()
+    return np.where(np.isnan(z), np.nan, np.fmax(z, gain * local))

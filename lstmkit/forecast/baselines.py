@@ -15,7 +15,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 __all__ = ["SarimaxForecaster", "fourier_terms", "naive_forecast", "seasonal_naive_forecast"]
 
@@ -82,8 +81,10 @@ class SarimaxForecaster:
         self.order, self.seasonal_order, self.trend = tuple(order), tuple(seasonal_order), trend
         self.fourier_period, self.fourier_order = fourier_period, fourier_order
 
-    def _model(self, series: np.ndarray) -> SARIMAX:
+    def _model(self, series: np.ndarray):
         exog = fourier_terms(len(series), self.fourier_period, self.fourier_order) if self.fourier_order else None
+        from statsmodels.tsa.statespace.sarimax import SARIMAX  # ~1 s to import: only when a SARIMAX is fitted
+
         return SARIMAX(series, exog=exog, order=self.order, seasonal_order=self.seasonal_order, trend=self.trend)
 
     def fit(self, series: np.ndarray, fit_end: int) -> SarimaxForecaster:

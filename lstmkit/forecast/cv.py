@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold, TimeSeriesSplit
 
 __all__ = ["Fold", "kfold_indices", "rolling_origin_folds"]
 
@@ -45,6 +44,8 @@ def rolling_origin_folds(
     """
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    from sklearn.model_selection import TimeSeriesSplit  # imported by the folds' users only
+
     splitter = TimeSeriesSplit(n_splits=folds, test_size=test_size)
     result = []
     for i, (train, test) in enumerate(splitter.split(np.empty((n_rows, 1)))):
@@ -62,5 +63,7 @@ def kfold_indices(
     n_samples: int, folds: int = 5, shuffle: bool = True, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(train_indices, test_indices)`` of ``folds``-fold cross-validation over i.i.d. samples (``sklearn.KFold``)."""
+    from sklearn.model_selection import KFold
+
     splitter = KFold(n_splits=folds, shuffle=shuffle, random_state=seed if shuffle else None)
     return list(splitter.split(np.empty((n_samples, 1))))

@@ -122,7 +122,7 @@ class LSTM(nn.Module):
                               ("bidirectional", False), ("proj_size", 0), ("backend", "auto"), ("forget_bias", 0.0)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
-        return s + "".join(f", {k}={v!r}" for k, v in vars(self.variant).items() if v)
+        return s + (f", {self.variant.description}" if self.variant.description else "")
 
     def forward(self, input, hx: tuple[Tensor, Tensor] | None = None, *, lengths: Tensor | None = None,
                 resets: Tensor | None = None, masks: dict | None = None):
@@ -256,7 +256,7 @@ class LSTMCell(nn.Module):
             s += ", bias=False"
         s += f", backend={self.backend!r}" if self.backend != "auto" else ""
         s += f", forget_bias={self.forget_bias}" if self.forget_bias else ""
-        return s + "".join(f", {k}={v!r}" for k, v in vars(self.variant).items() if v)
+        return s + (f", {self.variant.description}" if self.variant.description else "")
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None, *,
                 masks: dict | None = None) -> tuple[Tensor, Tensor]:
@@ -279,7 +279,7 @@ class LSTMCell(nn.Module):
             if unbatched:
                 h0, c0 = h0.unsqueeze(0), c0.unsqueeze(0)
         weights = [[getattr(self, name) for name in self._weight_names[0]]]
-        vanilla = not masks and self.variant.describe() is None
+        vanilla = not masks and not self.variant.active
         if vanilla and resolve_backend(self.backend, input.device, dtype=input.dtype,
                                        hidden_size=self.hidden_size) == "aten":
             # aten's fused cell, as torch.nn.LSTMCell runs it: on CPU the oneDNN sequence kernel that a one-step

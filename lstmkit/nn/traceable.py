@@ -2,10 +2,11 @@
 
 :class:`TraceableLSTM` wraps an :class:`lstmkit.nn.LSTM` (any variant) or a ``torch.nn.LSTM`` and runs what their
 eval mode runs: the input projection as one matmul, then ``torch._higher_order_ops.scan`` over the steps of the
-eval-mode step function of docs/VARIANTS.md (LayerNorm, zoneout at its expectation ``z = p``; dropouts off). A scan
-traces to one loop whose trip count is the input's: ``torch.export`` keeps batch and sequence length dynamic, and
-the ONNX exporter writes an ONNX ``Scan``. (A Python loop would unroll to a fixed length; ONNX's ``LSTM`` operator
-has no LayerNorm or zoneout.) Parameters are the wrapped layer's own tensors, under the same names.
+eval-mode step function of docs/VARIANTS.md (LayerNorm; zoneout at its expectation ``z = p``, the output reading
+the new cell ĉ before zoneout; dropouts off). A scan traces to one loop whose trip count is the input's:
+``torch.export`` keeps batch and sequence length dynamic, and the ONNX exporter writes an ONNX ``Scan`` (a Python
+loop would unroll to a fixed length; ONNX's ``LSTM`` operator has no LayerNorm or zoneout). Run eagerly, the same
+step function runs in a Python loop. Parameters are the wrapped layer's own tensors, under the same names.
 
 ``lengths`` work as in PyTorch's eval: outputs past each length are zero, ``h_n``/``c_n`` are the states at each
 sequence's last valid step, and the reverse direction starts at each sequence's own last step.
@@ -100,10 +101,9 @@ class TraceableLSTM(nn.Module):
             r = h @ w_hh.t()
             a = inputs[0] + (F.layer_norm(r, (four_h,), ln_h, None, EPS) if v.layer_norm else r)
             i, f, g, o = a.chunk(4, -1)
-            c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            if v.zoneout_cell:
-                c_new = torch.lerp(c_new, c, v.zoneout_cell)
-            seen = F.layer_norm(c_new, (self.hidden_size,), ln_c, ln_c_bias, EPS) if v.layer_norm else c_new
+            candidate = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # ĉ: what the output sees
+            seen = F.layer_norm(candidate, (self.hidden_size,), ln_c, ln_c_bias, EPS) if v.layer_norm else candidate
+            c_new = torch.lerp(candidate, c, v.zoneout_cell) if v.zoneout_cell else candidate  # the carried c_t
             h_new = torch.sigmoid(o) * torch.tanh(seen)
             if w_hr is not None:
                 h_new = h_new @ w_hr.t()
@@ -115,8 +115,16 @@ class TraceableLSTM(nn.Module):
             h_new, c_new = torch.where(keep, h_new, h), torch.where(keep, c_new, c)
             return (h_new, c_new), torch.where(keep, h_new, torch.zeros_like(h_new))
 
-        (h, c), y = scan(step, (h0, c0), [pre] if valid is None else [pre, valid])
-        return y, (h, c)
+        xs = [pre] if valid is None else [pre, valid]
+        if torch.compiler.is_exporting() or torch.compiler.is_compiling():
+            (h, c), y = scan(step, (h0, c0), xs)
+            return y, (h, c)
+        # eager: the same step in a Python loop (an eager scan compiles its body first, seconds per new shape)
+        carry, ys = (h0, c0), []
+        for t in range(pre.shape[0]):
+            carry, y_t = step(carry, [x[t] for x in xs])
+            ys.append(y_t)
+        return torch.stack(ys), carry
 
 
 def _reverse(seq: Tensor, rev_idx: Tensor | None) -> Tensor:

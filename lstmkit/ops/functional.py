@@ -16,7 +16,7 @@ Backends:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -126,18 +126,27 @@ def _aten_lstm(input, hx, flat_weights, has_biases, num_layers, dropout, trainin
 
 @dataclass(frozen=True)
 class Variant:
-    """The options of DESIGN §4 (rates are probabilities). All zero/False is the vanilla LSTM."""
+    """The options of DESIGN §4 (rates are probabilities). All zero/False is the vanilla LSTM.
+
+    ``active`` (the names of the options in use, in field order) and ``description`` (``"name=value, ..."``, None
+    for the vanilla LSTM; for messages and ``repr``) are fixed when the options are made, from plain numbers. Under
+    ``torch.compile`` Dynamo may turn a rate into a symbolic float (a second module with another rate: automatic
+    dynamic), which can be computed with but not formatted: the traced path branches only on ``active`` -- which
+    does not depend on the rates' values, so a sweep over a rate does not recompile per value -- and uses the rates
+    only as values in tensor operations."""
 
     layer_norm: bool = False  # LN of both gate pre-activations (gain only) and of c (gain and bias)
     zoneout_cell: float = 0.0  # probability of keeping the previous c, per element and step (training)
     zoneout_hidden: float = 0.0  # same for h
     recurrent_dropout: float = 0.0  # one mask per sequence on h_{t-1} in the recurrent matmul only
     weight_drop: float = 0.0  # DropConnect on W_hh, one mask per forward call
+    active: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    description: str | None = field(init=False, repr=False, compare=False)
 
-    def describe(self) -> str | None:
-        """None for a vanilla LSTM, else the active options (used in error messages)."""
-        active = [f"{k}={v}" for k, v in vars(self).items() if v]
-        return ", ".join(active) or None
+    def __post_init__(self) -> None:
+        options = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        object.__setattr__(self, "active", tuple(k for k, v in options.items() if v))
+        object.__setattr__(self, "description", ", ".join(f"{k}={v}" for k, v in options.items() if v) or None)
 
 
 VANILLA = Variant()
@@ -146,14 +155,16 @@ VANILLA = Variant()
 def _step_masks(variant: Variant, training: bool, steps, batch, hid, real, like: Tensor) -> dict:
     """Zoneout and recurrent-dropout inputs for one layer/direction, drawn with torch's RNG in training."""
     out = {}
-    for key, rate, width in (("zoneout_c", variant.zoneout_cell, hid), ("zoneout_h", variant.zoneout_hidden, real)):
-        if rate > 0:
-            shape = (steps, batch, width)
-            out[key] = (torch.bernoulli(like.new_full(shape, rate)) if training
-                        else like.new_full((1, 1, 1), rate).expand(shape))
-    if variant.recurrent_dropout > 0 and training:
+    for key, option, width in (("zoneout_c", "zoneout_cell", hid), ("zoneout_h", "zoneout_hidden", real)):
+        if option in variant.active:
+            # ones * rate, not new_full(shape, rate): a symbolic rate stays a graph input instead of being
+            # specialised (which would recompile once per value)
+            shape, rate = (steps, batch, width), getattr(variant, option)
+            out[key] = (torch.bernoulli(like.new_ones(shape) * rate) if training
+                        else (like.new_ones((1, 1, 1)) * rate).expand(shape))
+    if "recurrent_dropout" in variant.active and training:
         keep = 1 - variant.recurrent_dropout
-        out["dropout_mask"] = torch.bernoulli(like.new_full((batch, real), keep)) / keep
+        out["dropout_mask"] = torch.bernoulli(like.new_ones((batch, real)) * keep) / keep
     return out
 
 
@@ -189,7 +200,7 @@ def lstm(
     ``zoneout_c (T,B,H)``, ``zoneout_h (T,B,R)`` (1 keeps the previous value), ``dropout_mask (B,R)``
     (already scaled), ``weight_drop (4H,R)`` (multiplies W_hh, already scaled).
     """
-    needs_variant = variant.describe() or ("resets" if resets is not None else None)
+    needs_variant = ", ".join((*variant.active, *(("resets",) if resets is not None else ()))) or None
     backend = resolve_backend(backend, input.device, has_proj=has_proj, variant=needs_variant, dtype=input.dtype,
                               hidden_size=weights[0][1].shape[0] // 4, has_lengths=lengths is not None)
     if backend == "aten":
@@ -229,7 +240,7 @@ def lstm(
             h_n.append(h)
             c_n.append(c)
         x = torch.cat(outputs, dim=-1) if num_dirs == 2 else outputs[0]
-        if dropout > 0 and training and layer < num_layers - 1:
+        if training and layer < num_layers - 1:  # no branch on the rate (see Variant); p = 0 returns x itself
             x = F.dropout(x, dropout, training=True)
 
     h_n, c_n = torch.stack(h_n), torch.stack(c_n)
@@ -256,7 +267,7 @@ def _variant_layer(backend, variant, pre, bias, args, ln, resets, rev_idx, direc
                 given[key] = given[key].index_select(-2 if key != "dropout_mask" else 0, order)
     if "weight_drop" in given:
         w_hh = w_hh * given.pop("weight_drop").to(w_hh.dtype)
-    elif variant.weight_drop > 0 and training:
+    elif "weight_drop" in variant.active and training:
         w_hh = F.dropout(w_hh, variant.weight_drop, training=True)
     drawn = _step_masks(variant, training, steps, batch, four_h // 4, h0.shape[1], pre)
     extras = {**drawn, **{k: v.to(pre.dtype) for k, v in given.items()}}

@@ -3,9 +3,12 @@
 - The network, optimizer and scheduler come as configs (``_target_``; optimizer and scheduler with
   ``_partial_: true``) or as Python objects. Configs are stored by ``save_hyperparameters()`` as plain data, so
   ``Task.load_from_checkpoint(path)`` rebuilds the model and the checkpoint loads with ``weights_only=True``.
-- torchmetrics collections logged as ``train/…``, ``val/…``, ``test/…``, plus ``val/<metric>_best``.
-- ``train/loss``, ``train/grad_norm`` (total 2-norm before clipping); learning rates come from
-  Lightning's ``LearningRateMonitor`` (tag ``train/lr`` when a scheduler is configured).
+- torchmetrics collections logged as ``train/…``, ``val/…``, ``test/…``, plus ``val/<metric>_best``: updated
+  every step, computed and logged once per epoch (a ``self.log`` per step and metric is most of what Lightning
+  costs per step on a small model).
+- ``train/loss`` (the epoch's mean), ``train/grad_norm`` (total 2-norm before clipping, at the steps Lightning
+  writes step metrics: every ``trainer.log_every_n_steps``); learning rates come from Lightning's
+  ``LearningRateMonitor`` (tag ``train/lr`` when a scheduler is configured).
 - Global RNG states are saved in every checkpoint and restored just before the first training batch after a
   resume, so a run resumed mid-epoch draws the same dropout masks as an uninterrupted one.
 - Media: override :meth:`log_media` and call :meth:`log_figure`, :meth:`log_text` or :meth:`log_image`; it runs
@@ -23,7 +26,7 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import grad_norm, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection, MinMetric
@@ -31,6 +34,7 @@ from torchmetrics import MaxMetric, MeanMetric, MetricCollection, MinMetric
 from lstmkit.utils.rng import collect_rng_states, set_rng_states
 
 STAGES = ("train", "val", "test")
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 DEFAULT_SCHEDULER_CONFIG = {"monitor": "val/loss", "interval": "epoch", "frequency": 1, "name": "train/lr"}
 
 
@@ -53,8 +57,15 @@ class Task(L.LightningModule):
         scheduler_config: Lightning's lr-scheduler settings (``interval``, ``frequency``, ``monitor``, ``name``).
         best_metric: the validation metric whose best value is logged as ``<best_metric>_best``.
         best_mode: ``"min"`` or ``"max"``: which direction is better for ``best_metric``.
-        log_grad_norm: log ``train/grad_norm`` every step.
+        log_grad_norm: log ``train/grad_norm`` every ``trainer.log_every_n_steps`` optimizer steps.
         media_every_n_epochs: call :meth:`log_media` after every n-th validation (0: only after testing).
+        compile: ``torch.compile`` the network in :meth:`configure_model` (after ``setup`` has built it), in place
+            (``nn.Module.compile``): parameter names keep no ``_orig_mod.`` prefix, so checkpoints load into
+            compiled and uncompiled models alike.
+        compile_dynamic: ``torch.compile``'s ``dynamic``: ``None`` (automatic: the first shape change recompiles
+            once with dynamic shapes), ``True`` or ``False``.
+        compile_mode: ``torch.compile``'s ``mode``: ``None``, ``"default"``, ``"reduce-overhead"``,
+            ``"max-autotune"`` or ``"max-autotune-no-cudagraphs"``.
     """
 
     def __init__(
@@ -67,8 +78,13 @@ class Task(L.LightningModule):
         best_mode: str = "min",
         log_grad_norm: bool = True,
         media_every_n_epochs: int = 5,
+        compile: bool = False,
+        compile_dynamic: bool | None = None,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode: expected one of {list(COMPILE_MODES)}, got {compile_mode!r}")
         if best_mode not in ("min", "max"):
             raise ValueError(f"best_mode: expected 'min' or 'max', got {best_mode!r}")
         if not best_metric.startswith("val/"):
@@ -86,6 +102,7 @@ class Task(L.LightningModule):
         self.val_best = MinMetric() if best_mode == "min" else MaxMetric()
         self.val_best.persistent(True)
         self._pending_rng_states: dict | None = None
+        self._compiled_net_id: int | None = None
 
     def network_is_sized(self) -> bool:
         """Whether ``hparams.net`` holds every size; a task whose sizes come from the data defers
@@ -119,15 +136,18 @@ class Task(L.LightningModule):
 
     def _shared_step(self, batch: Any, stage: str) -> dict[str, Tensor]:
         loss, preds, target = self.step(batch)
-        mean_loss, metrics = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_metrics")
-        mean_loss.update(loss.detach(), weight=target.shape[0])
-        metrics.update(preds.detach(), target)
-        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        getattr(self, f"{stage}_loss").update(loss.detach(), weight=target.shape[0])
+        getattr(self, f"{stage}_metrics").update(preds.detach(), target)
         return {"loss": loss, "preds": preds.detach(), "target": target}
 
-    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
-        return self._shared_step(batch, "train")
+    def log_epoch_metrics(self, stage: str) -> None:
+        """Log ``<stage>/loss`` and the stage's metrics for the epoch; Lightning computes them (synchronised across
+        processes) and resets them when the epoch ends, as for metric objects logged from a step."""
+        self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), on_step=False, on_epoch=True, prog_bar=True)
+        self.log_dict(getattr(self, f"{stage}_metrics"), on_step=False, on_epoch=True)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")["loss"]
 
     def validation_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
         return self._shared_step(batch, "val")
@@ -138,7 +158,11 @@ class Task(L.LightningModule):
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self.step(batch)[1]
 
+    def on_train_epoch_end(self) -> None:
+        self.log_epoch_metrics("train")
+
     def on_validation_epoch_end(self) -> None:
+        self.log_epoch_metrics("val")
         if self.trainer.sanity_checking:
             return
         name = self.hparams.best_metric
@@ -156,14 +180,24 @@ class Task(L.LightningModule):
             self.log_media("val")
 
     def on_test_epoch_end(self) -> None:
+        self.log_epoch_metrics("test")
         if self.tensorboard is not None:
             self.log_media("test")
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.hparams.log_grad_norm:
-            norms = grad_norm(self, norm_type=2)
-            if norms:
-                self.log("train/grad_norm", norms["grad_2.0_norm_total"], on_step=True, on_epoch=False)
+        # global_step counts the optimizer steps taken before this one: Lightning writes step metrics when
+        # (that count + 1) is a multiple of log_every_n_steps, so the norm is computed only for those steps
+        every = self.trainer.log_every_n_steps
+        if self.hparams.log_grad_norm and every and (self.global_step + 1) % every == 0:
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            if grads:
+                self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads, norm_type=2.0),
+                         on_step=True, on_epoch=False)
+
+    def configure_model(self) -> None:
+        if self.hparams.compile and self._compiled_net_id != id(self.net):  # once per network built
+            self.net.compile(dynamic=self.hparams.compile_dynamic, mode=self.hparams.compile_mode)
+            self._compiled_net_id = id(self.net)
 
     def configure_optimizers(self) -> Any:
         optimizer = build(self.hparams.optimizer, [p for p in self.parameters() if p.requires_grad])

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_only
-from scipy.stats import norm
 from torch import Tensor
 from torchmetrics import (
     MeanAbsoluteError,
@@ -120,6 +119,12 @@ class ForecastTask(Task):
         self._forecasts["test"], self._sarimax = [], None
 
     # ---- scoring against baselines --------------------------------------------------------------------
+    @property
+    def scores_baselines(self) -> bool:
+        """Whether the data are windows of series (``target_series``), which baselines can forecast; windows given
+        as plain arrays (:class:`lstmkit.data.arrays.ArrayDataModule`) get the task's metrics only."""
+        return hasattr(self.datamodule, "target_series")
+
     def baseline_forecasts(self, origins: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
         """``{name: (mean (N, H), std (N, H) or None)}`` of the baselines from ``origins``, in original units."""
         dm = self.datamodule
@@ -148,6 +153,8 @@ class ForecastTask(Task):
             table["lstm"]["pinball"] = pinball_loss(forecasts, actual, levels)
             if "sarimax" in models:  # the same levels from SARIMAX's Gaussian forecast distribution
                 mean, std = models["sarimax"]
+                from scipy.stats import norm  # scipy.stats takes a second to import: only for quantile runs
+
                 bounds = mean[..., None] + std[..., None] * norm.ppf(levels)
                 table["sarimax"]["coverage"] = interval_coverage(bounds[..., 0], bounds[..., -1], actual)
                 table["sarimax"]["pinball"] = pinball_loss(bounds, actual, levels)
@@ -168,7 +175,7 @@ class ForecastTask(Task):
 
     def on_test_epoch_end(self) -> None:
         self.gather_test_forecasts()
-        if self._forecasts["test"]:
+        if self._forecasts["test"] and self.scores_baselines:
             self.comparison = self.score_test()
             for name, metrics in self.comparison.items():
                 for metric, value in metrics.items():
@@ -179,7 +186,7 @@ class ForecastTask(Task):
 
     # ---- figures --------------------------------------------------------------------------------------
     def log_media(self, stage: str) -> None:
-        if not self._forecasts[stage]:
+        if not self._forecasts[stage] or not self.scores_baselines:
             return
         dm = self.datamodule
         forecasts = torch.cat(self._forecasts[stage]).double().numpy()

@@ -62,3 +62,10 @@ class SeriesClassificationTask(SequenceClassificationTask):
             image, caption = frame_strip(torch.stack(clips).clamp(0, 1), labels)
             self.log_image(f"{stage}/example_frames", image)
             self.log_text(f"{stage}/example_frames_caption", caption)
+
+
+class SeriesFileClassificationTask(SeriesClassificationTask):
+    """:class:`SeriesClassificationTask` whose ``net.input_size`` also comes from the data: the feature columns of
+    a file (:class:`lstmkit.data.series_csv.SeriesCSVDataModule`), stored in the checkpoint with the classes."""
+
+    sizes = {"num_classes": "classes", "input_size": "features"}
