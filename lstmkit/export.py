@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from lstmkit.data.prepared import PreparedDataModule
 from lstmkit.nn import convert
+from lstmkit.utils.checkpoint import load_task
 from lstmkit.utils.hydra import hydra_entry, instantiate
 
 FORMATS = ("onnx", "torch_export")
@@ -325,7 +326,7 @@ def run(cfg: DictConfig) -> dict:
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {cfg.ckpt_path!r}")
     datamodule = instantiate(cfg.data, "data")
     task_class = hydra.utils.get_class(cfg.model._target_)
-    task = task_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True).eval()
+    task = load_task(task_class, cfg.ckpt_path, "ckpt_path").eval()
     found = inference(task, datamodule, _example_batch(datamodule))
     output = Path(cfg.output)
     check = export_checked(found, output, cfg.format, cfg.tolerance)
