@@ -209,3 +209,29 @@ def test_torch_export_of_the_speech_encoder_with_lengths(tmp_path):
             log_probs, out_lengths = net(features, lengths)
         torch.testing.assert_close(got[0], log_probs, **CLOSE)
         assert torch.equal(got[1], out_lengths)
+
+
+@pytest.mark.slow
+def test_onnx_export_of_a_text_classifier_task_with_attention(tmp_path):
+    """inference() of a classification task (BiLSTM with lengths, attention pooling over the valid tokens) exported
+    to ONNX and checked by export_checked; then run by onnxruntime at another batch size and length."""
+    from functools import partial
+
+    from lstmkit.export import export_checked
+    from lstmkit.models.classifier import BiLSTMClassifier
+    from lstmkit.tasks.classification import SequenceClassificationTask
+
+    torch.manual_seed(8)
+    net = BiLSTMClassifier(vocab_size=20, num_classes=3, embedding_size=6, hidden_size=5, attention_size=4)
+    task = SequenceClassificationTask(net=net, optimizer=partial(torch.optim.Adam)).eval()
+    tokens, lengths = torch.randint(1, 20, (3, 9)), torch.tensor([9, 4, 6])
+    found = inference(task, None, [tokens, lengths, torch.zeros(3, dtype=torch.long)])
+    assert list(found.inputs) == ["tokens", "lengths"] and list(found.outputs) == ["logits", "attention"]
+    report = export_checked(found, tmp_path / "classifier.onnx", "onnx")
+    assert max(v["max_rel_diff"] for v in report.values()) <= 1e-5
+    tokens, lengths = torch.randint(1, 20, (5, 12)), torch.tensor([12, 1, 7, 3, 12])
+    logits, attention = run_exported(tmp_path / "classifier.onnx", "onnx", [tokens, lengths])
+    with torch.no_grad():
+        want_logits, want_attention = net.eval()(tokens, lengths)
+    torch.testing.assert_close(torch.from_numpy(logits), want_logits, **CLOSE)
+    torch.testing.assert_close(torch.from_numpy(attention), want_attention, **CLOSE)
