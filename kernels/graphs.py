@@ -11,7 +11,7 @@ strides, dtypes, flags, tiles, device) and a function of tensors only. Per key:
    its static buffers (one device copy each, at memory bandwidth: ~0.1 ms for 100 MB on an H100).
 
 Entries live in an LRU cache of ``LSTMKIT_CUDA_GRAPH_CACHE`` keys (default 8; each holds the static inputs,
-outputs and scratch of one shape, e.g. ~0.3 GB for B=16, T=1024, H=768 in bf16, forward and backward together);
+outputs and scratch of one shape, e.g. ~0.5 GB for B=16, T=1024, H=768 in bf16, forward and backward together);
 ``LSTMKIT_CUDA_GRAPHS=0`` switches capture off. Capture is also skipped (eager launches) under TRITON_INTERPRET=1, on
 CPU tensors, and while the caller is itself capturing a graph (``torch.cuda.make_graphed_callables``, inductor's
 cudagraph trees): the caller's graph then records the launches directly.
@@ -40,7 +40,8 @@ def enabled(device: torch.device, interpreting: bool) -> bool:
 def capture(fn: Callable, static_inputs: tuple) -> tuple[Callable[[], None], tuple]:
     """Capture ``fn(*static_inputs)`` in a CUDA graph: returns its replay function and its (static) outputs."""
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    # thread_local: backward runs on autograd's device thread; other threads' CUDA calls must not void the capture
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
         outputs = fn(*static_inputs)
     return graph.replay, outputs
 

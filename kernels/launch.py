@@ -249,10 +249,6 @@ def _in_float32(fn):
     return wrapper
 
 
-def _pick(strategy: str, hidden: int, dtype, device, backward: bool, layer_norm: bool) -> str:
-    return choose_strategy(hidden, dtype, strategy, device=device, backward=backward, layer_norm=layer_norm)
-
-
 def _refused(strategy: str, why: Refusal) -> None:
     """Under ``"auto"`` a refusal means "use the step strategy"; a strategy asked for by name raises."""
     if strategy != "auto":
@@ -274,7 +270,7 @@ def lstm_forward(
     steps, batch, four_h = pre.shape
     hidden = four_h // 4
     dtype, device = pre.dtype, pre.device
-    chosen = _pick(strategy, hidden, dtype, device, False, variant.layer_norm)
+    chosen = choose_strategy(hidden, dtype, strategy, device=device, layer_norm=variant.layer_norm)
     pre, w_hh, h0, c0 = pre.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous()
     lens, has_lengths = lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(pre)
@@ -347,7 +343,7 @@ def lstm_variant_backward(
     steps, batch, four_h = gates.shape
     hidden = four_h // 4
     dtype, device = gates.dtype, gates.device
-    chosen = _pick(strategy, hidden, dtype, device, True, variant.layer_norm)
+    chosen = choose_strategy(hidden, dtype, strategy, device=device, backward=True, layer_norm=variant.layer_norm)
     grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0 = (
         x.contiguous() for x in (grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0))
     lens, has_lengths = lengths_arg(lengths, device)

@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from lstmkit.train import prepare_run, tensorboard_dir
+from lstmkit.utils.checkpoint import load_task
 from lstmkit.utils.hydra import hydra_entry, instantiate, instantiate_collection
 from lstmkit.utils.reporting import print_summary, scalar_metrics, write_metrics_json
 
@@ -66,13 +67,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = instantiate(cfg.data, "data")
     task_class = hydra.utils.get_class(cfg.model._target_)
-    model = task_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True,
-                                            **overrides)
+    model = load_task(task_class, cfg.ckpt_path, "ckpt_path", **overrides)
     if members:
         if not hasattr(model, "ensemble"):
             raise ValueError(f"ensemble: {task_class.__name__} cannot decode as an ensemble (seq2seq tasks can)")
-        model.ensemble([task_class.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-                        for path in members])
+        model.ensemble([load_task(task_class, path, "ensemble") for path in members])
     loggers = instantiate_collection(cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(cfg.trainer, "trainer", logger=loggers or False, callbacks=[])
     evaluate = trainer.test if cfg.split == "test" else trainer.validate

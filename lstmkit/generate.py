@@ -6,22 +6,19 @@ The checkpoint holds the network and its vocabulary, so no data are read. Prints
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from omegaconf import DictConfig
 
 from lstmkit.tasks.language_model import LanguageModelTask
+from lstmkit.utils.checkpoint import load_task
 from lstmkit.utils.hydra import hydra_entry
 
 
 def run(cfg: DictConfig) -> list[str]:
     """Load ``cfg.ckpt_path`` and continue ``cfg.prompt``; returns (and prints) the samples."""
-    if not Path(cfg.ckpt_path).is_file():
-        raise FileNotFoundError(f"ckpt_path: no checkpoint file at {cfg.ckpt_path!r}")
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
-    task = LanguageModelTask.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True)
+    task = load_task(LanguageModelTask, cfg.ckpt_path, "ckpt_path")
     generator = torch.Generator().manual_seed(cfg.seed)
     samples = [task.sample(cfg.prompt, cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.top_p, generator)
                for _ in range(cfg.num_samples)]

@@ -22,7 +22,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import pandas as pd
 import torch
@@ -30,7 +29,7 @@ from omegaconf import DictConfig
 
 from lstmkit.data.panel import PanelForecastDataModule
 from lstmkit.data.prep import CalendarFeatures, FillMissing
-from lstmkit.data.prepared import checkpoint_preparation, load_checkpoint
+from lstmkit.data.prepared import checkpoint_preparation
 from lstmkit.data.sequences import pad
 from lstmkit.data.series_classification import pad_steps
 from lstmkit.data.series_csv import read_sequences
@@ -39,15 +38,15 @@ from lstmkit.data.tables import TARGET, future_times, read_table
 from lstmkit.data.text_csv import TextCSVDataModule, read_texts
 from lstmkit.data.vocab import Vocabulary
 from lstmkit.tasks.base import new_figure
+from lstmkit.utils import checkpoint
 from lstmkit.utils.hydra import hydra_entry
 
 log = logging.getLogger(__name__)
 
 
 def load_task(ckpt_path: str, preparation: dict[str, Any]):
-    """The trained task, in eval mode on the CPU."""
-    task_class = hydra.utils.get_class(preparation["task"])
-    return task_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True).eval()
+    """The trained task, in eval mode on the CPU (only an lstmkit task class is imported)."""
+    return checkpoint.load_task(preparation["task"], ckpt_path, "ckpt_path").eval()
 
 
 def _same_frequency(found: str | int, trained: str | int, last) -> bool:
@@ -136,7 +135,7 @@ def forecast_plot(frame: pd.DataFrame, histories: list[pd.Series], input_length:
         if len(quantiles) > 1:
             axes.fill_between(ahead, part[quantiles[0]], part[quantiles[-1]], color="C0", alpha=0.25,
                               label=f"{quantiles[0][7:]}–{quantiles[-1][7:]} % interval")
-        axes.set_title(f"{key}: forecast from {ahead[0]} (steps of {freq})", fontsize="small")
+        axes.set_title(f"{key}: forecast from {part['ds'].iloc[0]} (steps of {freq})", fontsize="small")
         axes.legend(fontsize="x-small")
     figure.savefig(path, dpi=100)
 
@@ -206,7 +205,7 @@ def run(cfg: DictConfig) -> pd.DataFrame:
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {cfg.ckpt_path!r}")
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
-    preparation = checkpoint_preparation(load_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
+    preparation = checkpoint_preparation(checkpoint.load_checkpoint(cfg.ckpt_path, "ckpt_path"), cfg.ckpt_path)
     task = load_task(cfg.ckpt_path, preparation)
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lstmkit.utils.checkpoint import AtomicCheckpointIO, load_checkpoint
 from lstmkit.utils.hydra import hydra_entry, instantiate, instantiate_collection
 from lstmkit.utils.memory import keep_freed_memory
 from lstmkit.utils.reporting import (
@@ -30,6 +31,9 @@ from lstmkit.utils.reporting import (
     scalar_metrics,
     write_metrics_json,
 )
+
+# what resuming needs: weights, optimizer and the loops' progress (a save_weights_only file has no optimizer state)
+RESUME_KEYS = ("state_dict", "optimizer_states", "loops")
 
 
 def prepare_run(cfg: DictConfig) -> None:
@@ -51,7 +55,7 @@ def prepare_run(cfg: DictConfig) -> None:
 
 def load_weights(model: L.LightningModule, path: str) -> None:
     """``init_from``: copy only the network's weights from a checkpoint (no optimizer, epoch or metric state)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = load_checkpoint(path, "init_from", require=("state_dict",))
     if model.net is None:  # sized by the data's vocabularies: take the checkpoint's, which its weights index
         saved = checkpoint.get("hyper_parameters", {})
         if saved.get("vocabs") is None:
@@ -84,6 +88,8 @@ def tensorboard_dir(trainer: L.Trainer) -> str | None:
 def train_once(cfg: DictConfig) -> dict[str, Any]:
     """One seeded training run (fit, then test with the best checkpoint); returns what metrics.json records."""
     if cfg.get("train") and cfg.get("ckpt_path"):
+        # a bad file fails here, before any data or model is built (Lightning reads it again, mapped, in fit)
+        load_checkpoint(cfg.ckpt_path, "ckpt_path", require=RESUME_KEYS, mmap=True)
         # ModelCheckpoint restores its best score only when its folder is unchanged; resuming elsewhere would
         # make the first post-resume epoch "best" regardless of the epochs before the interruption
         with open_dict(cfg):
@@ -96,7 +102,8 @@ def train_once(cfg: DictConfig) -> dict[str, Any]:
         load_weights(model, cfg.init_from)
     callbacks = instantiate_collection(cfg.get("callbacks"), "callbacks")
     loggers = instantiate_collection(cfg.get("logger"), "logger")
-    trainer: L.Trainer = instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
+                                     plugins=[AtomicCheckpointIO()])
     params = run_hyperparameters(cfg, model)
     log_hyperparameters(trainer, params)
 

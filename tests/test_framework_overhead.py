@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import QUIET, compose_config
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
-from test_framework_config import QUIET, compose_config
 from torch.utils.data import DataLoader, TensorDataset
 
 from lstmkit.data.forecasting import ForecastDataModule

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 pytest.importorskip("triton")
 
@@ -83,16 +84,7 @@ def _ttir(load_in_loop: bool) -> str:
 def test_w_load_hoisted_tells_a_hoisted_load_from_one_in_the_time_loop(monkeypatch):
     # importing the script sets TRITON_INTERPRET=0 for its AOT compiles: monkeypatch restores it afterwards
     monkeypatch.setenv("TRITON_INTERPRET", os.environ.get("TRITON_INTERPRET", "0"))
-    kernel_report = _load_script()
+    kernel_report = load_script("kernel_report")
     assert kernel_report.w_load_hoisted(_ttir(load_in_loop=False), 64, 256)
     assert not kernel_report.w_load_hoisted(_ttir(load_in_loop=True), 64, 256)
     assert not kernel_report.w_load_hoisted(_ttir(load_in_loop=False), 64, 512)  # no load of that shape at all
-
-
-def _load_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("kernel_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

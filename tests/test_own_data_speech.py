@@ -31,7 +31,6 @@ def recordings(folder, n, rate=16000, seed=0):
     return pd.DataFrame(rows)
 
 
-@pytest.mark.slow
 def test_train_then_transcribe_a_folder(tmp_path):
     recordings(tmp_path / "clips", 24).to_csv(tmp_path / "clips" / "clips.csv", index=False)
     out = tmp_path / "run"

@@ -56,7 +56,6 @@ def test_empty_text_and_missing_columns_are_named(tmp_path):
         dm.setup()
 
 
-@pytest.mark.slow
 def test_generate_from_a_language_model_trained_on_your_text(tmp_path):
     from lstmkit import generate
 
@@ -68,7 +67,10 @@ def test_generate_from_a_language_model_trained_on_your_text(tmp_path):
                                  "model.net.num_layers=1", "trainer.max_epochs=1", "model.sample_tokens=5",
                                  *QUIET], out))
     ckpt = json.loads((out / "metrics.json").read_text())["best_checkpoint"]
-    cfg = compose_config("generate", [f"ckpt_path={ckpt}", "prompt=the ", "max_new_tokens=12", "num_samples=2"])
+    cfg = compose_config("generate", [f"ckpt_path={ckpt}", "prompt=the", "max_new_tokens=12", "num_samples=2"])
     samples = generate.run(cfg)
-    assert len(samples) == 2 and all(s.startswith("the ") for s in samples)
-    assert set("".join(samples)) <= set("".join(lines)) | {"<", ">", "u", "n", "k", "e", "o", "s", "\n"}
+    assert len(samples) == 2 and all(s.startswith("the") for s in samples)
+    text = "".join(samples)
+    for special in ("<pad>", "<unk>", "<eos>", "<bos>"):
+        text = text.replace(special, "")
+    assert set(text) <= set("".join(lines)) | {"\n"}  # only characters of the training text

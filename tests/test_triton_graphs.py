@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from triton_cases import FEATURES, VARIANT_NAMES, variant_check, variant_inputs, variant_run
+from triton_helpers import FEATURES, NAMES, check_vs_reference, make_inputs, run_op
 
 from lstmkit.ops import available_backends
 
@@ -59,12 +59,12 @@ def test_graphed_step_strategy_vs_reference(stand_in_graphs, features):
     """Three calls of one shape (eager, capture + replay, replay) with different inputs: each matches the float64
     reference, and the results of a call survive the next replay (they are clones, not the static buffers)."""
     triton_backend.set_strategy("step")
-    cases = [variant_inputs(4, 3, 16, FEATURES[features], seed=seed, lengths=[4, 2, 1]) for seed in (1, 2, 3)]
-    results = [variant_run("triton", torch.float32, *case) for case in cases]
+    cases = [make_inputs(4, 3, 16, FEATURES[features], seed=seed, lengths=[4, 2, 1]) for seed in (1, 2, 3)]
+    results = [run_op("triton", torch.float32, *case) for case in cases]
     assert len(stand_in_graphs) == 4  # forward and backward replayed on the second and third calls
     assert {key[0] for key in graphs.CACHE.entries} == {"forward", "backward"}
     for got, case in zip(results, cases):
-        variant_check(got, torch.float32, *case)
+        check_vs_reference(got, torch.float32, *case)
 
 
 def test_graph_cache_is_bounded_lru(stand_in_graphs):
@@ -98,12 +98,12 @@ def test_auto_falls_back_to_step_when_sequence_refuses(monkeypatch, refusal):
     else:
         monkeypatch.setattr(launch, "INDEX_LIMIT", 100)
         match = "exceeds the sequence kernel's int32 indexing"
-    case = variant_inputs(3, 2, 8, FEATURES["ln_c"], seed=4)
+    case = make_inputs(3, 2, 8, FEATURES["ln_c"], seed=4)
     triton_backend.set_strategy("auto")
-    variant_check(variant_run("triton", torch.float32, *case), torch.float32, *case)
+    check_vs_reference(run_op("triton", torch.float32, *case), torch.float32, *case)
     triton_backend.set_strategy("sequence")
     with pytest.raises(ValueError, match=match):
-        variant_run("triton", torch.float32, *case)
+        run_op("triton", torch.float32, *case)
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
@@ -111,9 +111,9 @@ def test_float64_runs_in_float32(strategy):
     """float64 inputs are computed in float32 explicitly: the kernels' results are the float32 run's, cast to float64
     (dW_hh, a GEMM after the kernels, is then formed in float64 from them)."""
     triton_backend.set_strategy(strategy)
-    case = variant_inputs(3, 2, 8, FEATURES["zoneout_h"], seed=6)
-    as64, as32 = variant_run("triton", torch.float64, *case), variant_run("triton", torch.float32, *case)
-    for name, a, b in zip(VARIANT_NAMES, as64, as32):
+    case = make_inputs(3, 2, 8, FEATURES["zoneout_h"], seed=6)
+    as64, as32 = run_op("triton", torch.float64, *case), run_op("triton", torch.float32, *case)
+    for name, a, b in zip(NAMES, as64, as32):
         if b is not None:
             assert a.dtype == torch.float64, name
             exact = dict(rtol=1e-5, atol=1e-6) if name == "d_w_hh" else dict(rtol=0, atol=0)

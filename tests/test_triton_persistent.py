@@ -9,7 +9,7 @@ import types
 
 import pytest
 import torch
-from triton_cases import relative_error, vanilla_inputs
+from triton_helpers import DEVICE, make_inputs, rel_error
 
 from lstmkit.ops import available_backends, recurrence
 
@@ -19,8 +19,6 @@ if "triton" in available_backends():
     from lstmkit.kernels import launch, persistent_launch
 
     from lstmkit.ops import triton_backend
-
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @pytest.fixture(autouse=True)
@@ -37,18 +35,37 @@ def _poison_and_ieee(monkeypatch):
 def test_one_step_mode_vs_reference(case, dtype):
     """H not a multiple of the 16-unit block (padding units and K), two batch blocks (B=17), lengths."""
     steps, batch, hidden, lengths = case
-    primals, _, lens = vanilla_inputs(steps, batch, hidden, seed=steps * batch + hidden, lengths=lengths)
+    primals, _, _, lens = make_inputs(steps, batch, hidden, (), seed=steps * batch + hidden, lengths=lengths)
     exact = recurrence("reference", *primals, None, lens)
     got = persistent_launch.persistent_forward(*(p.to(DEVICE, dtype) for p in primals), lens, one_step=True)
     ref_gates_cells = launch.lstm_forward(*(p.to(DEVICE) for p in primals), lens, strategy="step")[3:]
     tol = 1e-4 if dtype == torch.float32 else 2e-2
     for name, a, b in zip(("y", "h_n", "c_n", "gates", "cells"), got, (*exact, *ref_gates_cells)):
         assert a.dtype == dtype, name
-        assert relative_error(a, b) <= tol, (name, relative_error(a, b))
+        assert rel_error(a, b) <= tol, (name, rel_error(a, b))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the spin-wait needs all programs resident: a GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_persistent_on_gpu_vs_reference(dtype):
+    """The persistent kernel itself (one launch, acquire/release counter) with lengths, through backward (which runs
+    the step kernels), against the float64 reference."""
+    triton_backend.set_strategy("persistent")
+    primals, _, cotangents, lens = make_inputs(40, 19, 256, (), seed=7, lengths=[40] * 10 + [25] * 8 + [1])
+    leaves = [p.to(DEVICE, dtype, copy=True).requires_grad_() for p in primals]
+    outs = recurrence("triton", *leaves, None, lens)
+    sum((o * g.to(DEVICE, dtype)).sum() for o, g in zip(outs, cotangents)).backward()
+    ref_leaves = [p.to(DEVICE, copy=True).requires_grad_() for p in primals]
+    ref = recurrence("reference", *ref_leaves, None, lens)
+    sum((o * g.to(DEVICE)).sum() for o, g in zip(ref, cotangents)).backward()
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    for name, a, b in zip(("y", "h_n", "c_n", "d_pre", "d_w_hh", "d_h0", "d_c0"),
+                          [*outs, *(x.grad for x in leaves)], [*ref, *(x.grad for x in ref_leaves)]):
+        assert rel_error(a, b) <= tol, (name, rel_error(a, b))
 
 
 def test_refused_under_the_interpreter_and_for_variants(monkeypatch):
-    primals, _, _ = vanilla_inputs(3, 2, 16, seed=1)
+    primals, *_ = make_inputs(3, 2, 16, (), seed=1)
     args = [p.to(DEVICE, torch.float32) for p in primals]
     if launch.interpreting():
         with pytest.raises(ValueError, match="strategy='persistent' cannot run this call: TRITON_INTERPRET=1"):
@@ -63,7 +80,7 @@ def test_refused_when_programs_cannot_all_be_resident(monkeypatch):
     monkeypatch.setattr(launch, "interpreting", lambda: False)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(
         multi_processor_count=4))
-    primals, _, _ = vanilla_inputs(2, 20, 48, seed=2)
+    primals, *_ = make_inputs(2, 20, 48, (), seed=2)
     with pytest.raises(ValueError, match=r"6 programs \(batch blocks x hidden blocks\) must be resident at once, "
                                          r"more than this GPU's 4 SMs"):
         launch.lstm_forward(*(p.to(DEVICE, torch.float32) for p in primals), strategy="persistent")

@@ -13,16 +13,7 @@ import zlib
 
 import pytest
 import torch
-from triton_cases import (
-    DEVICE,
-    FEATURES,
-    LN_NAMES,
-    VARIANT_NAMES,
-    relative_error,
-    variant_check,
-    variant_inputs,
-    variant_run,
-)
+from triton_helpers import DEVICE, FEATURES, LN_NAMES, NAMES, check_vs_reference, make_inputs, rel_error, run_op
 
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends, recurrence, resolve_backend
@@ -52,10 +43,10 @@ def _seed(*key) -> int:
 def test_each_variant_vs_reference(name, strategy):
     """Each variant alone, with lengths (a row that ends early, one of a single step) and H padded in its tile."""
     triton_backend.set_strategy(strategy)
-    case = variant_inputs(5, 3, 12, FEATURES[name], seed=_seed(name, strategy), lengths=[5, 3, 1])
-    got = variant_run("triton", torch.float32, *case)
+    case = make_inputs(5, 3, 12, FEATURES[name], seed=_seed(name, strategy), lengths=[5, 3, 1])
+    got = run_op("triton", torch.float32, *case)
     assert all(g.dtype == torch.float32 for g in got if g is not None)
-    variant_check(got, torch.float32, *case)
+    check_vs_reference(got, torch.float32, *case)
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
@@ -65,34 +56,34 @@ def test_all_variants_vs_reference(shape, strategy):
     """Everything at once: odd H (40: padding columns in every tile), two batch blocks (B=17), one step/row."""
     steps, batch, hidden, lengths = shape
     triton_backend.set_strategy(strategy)
-    case = variant_inputs(steps, batch, hidden, FEATURES["all"], seed=_seed(shape, strategy), lengths=lengths)
-    variant_check(variant_run("triton", torch.float32, *case), torch.float32, *case)
+    case = make_inputs(steps, batch, hidden, FEATURES["all"], seed=_seed(shape, strategy), lengths=lengths)
+    check_vs_reference(run_op("triton", torch.float32, *case), torch.float32, *case)
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
 def test_eval_zoneout_expanded_rates(strategy):
     """Eval mode passes the zoneout rate as an expanded stride-0 view; the loss is y.sum() (stride-0 gradient)."""
     triton_backend.set_strategy(strategy)
-    case = variant_inputs(5, 2, 16, ("zoneout_c", "zoneout_h", "ln_h_weight"), seed=3, eval_zoneout=True)
-    variant_check(variant_run("triton", torch.float32, *case, loss="sum"), torch.float32, *case, loss="sum")
+    case = make_inputs(5, 2, 16, ("zoneout_c", "zoneout_h", "ln_h_weight"), seed=3, eval_zoneout=True)
+    check_vs_reference(run_op("triton", torch.float32, *case, loss="sum"), torch.float32, *case, loss="sum")
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
 def test_all_variants_bf16(strategy):
     triton_backend.set_strategy(strategy)
-    case = variant_inputs(5, 3, 24, FEATURES["all"], seed=_seed("bf16", strategy), lengths=[5, 4, 2])
-    got = variant_run("triton", torch.bfloat16, *case)
+    case = make_inputs(5, 3, 24, FEATURES["all"], seed=_seed("bf16", strategy), lengths=[5, 4, 2])
+    got = run_op("triton", torch.bfloat16, *case)
     assert all(g.dtype == torch.bfloat16 for g in got if g is not None)
-    variant_check(got, torch.bfloat16, *case)
+    check_vs_reference(got, torch.bfloat16, *case)
 
 
 @pytest.mark.parametrize("strategy", ["step", "sequence"])
 def test_bitwise_deterministic(strategy):
     triton_backend.set_strategy(strategy)
-    case = variant_inputs(4, 3, 24, FEATURES["all"], seed=5, lengths=[4, 4, 2])
-    first = variant_run("triton", torch.float16, *case)
-    second = variant_run("triton", torch.float16, *case)
-    for name, a, b in zip(VARIANT_NAMES, first, second):
+    case = make_inputs(4, 3, 24, FEATURES["all"], seed=5, lengths=[4, 4, 2])
+    first = run_op("triton", torch.float16, *case)
+    second = run_op("triton", torch.float16, *case)
+    for name, a, b in zip(NAMES, first, second):
         assert torch.equal(a, b), name
 
 
@@ -122,7 +113,7 @@ def test_zoneout_layer_norm_vs_paper_loop(strategy):
     the new cell ĉ_t, normalised, the zoned c_t is carried; outputs and every gradient, training masks."""
     triton_backend.set_strategy(strategy)
     names = ("ln_h_weight", "ln_c_weight", "ln_c_bias", "zoneout_c", "zoneout_h")
-    primals, extras, cotangents, _ = variant_inputs(5, 3, 8, names, seed=21)
+    primals, extras, cotangents, _ = make_inputs(5, 3, 8, names, seed=21)
     leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
     given = {k: v.to(torch.float32, copy=True).requires_grad_(k in LN_NAMES) for k, v in extras.items()}
     outs = recurrence("triton", *leaves, None, None, **given)
@@ -131,15 +122,15 @@ def test_zoneout_layer_norm_vs_paper_loop(strategy):
     ref_outs = _paper_loop(*ref_leaves, *(ref_given[k] for k in names))
     grads = [torch.autograd.grad(sum((o * g.to(o)).sum() for o, g in zip(out, cotangents)), [*x, *(d[n] for n in
              LN_NAMES)]) for out, x, d in ((outs, leaves, given), (ref_outs, ref_leaves, ref_given))]
-    errors = {n: relative_error(a, b) for n, a, b in zip(("y", "h_n", "c_n"), outs, ref_outs)}
-    errors |= {n: relative_error(a, b) for n, a, b in zip(VARIANT_NAMES[3:7] + LN_NAMES, *grads)}
+    errors = {n: rel_error(a, b) for n, a, b in zip(("y", "h_n", "c_n"), outs, ref_outs)}
+    errors |= {n: rel_error(a, b) for n, a, b in zip(NAMES[3:7] + LN_NAMES, *grads)}
     assert all(err <= 1e-4 for err in errors.values()), errors
 
 
 def test_strategies_mix_forward_and_backward():
     """Forward through one strategy, backward through the other (the launcher may pick them by pass)."""
-    primals, extras, cotangents, lens = variant_inputs(4, 3, 16, FEATURES["all"], seed=9, lengths=[4, 3, 2])
-    exact = variant_run("reference", torch.float64, primals, extras, cotangents, lens)
+    primals, extras, cotangents, lens = make_inputs(4, 3, 16, FEATURES["all"], seed=9, lengths=[4, 3, 2])
+    exact = run_op("reference", torch.float64, primals, extras, cotangents, lens)
     for forward, backward in (("sequence", "step"), ("step", "sequence")):
         triton_backend.set_strategy(forward)
         leaves = [p.to(DEVICE, torch.float32, copy=True).requires_grad_() for p in primals]
@@ -147,8 +138,8 @@ def test_strategies_mix_forward_and_backward():
         outs = recurrence("triton", *leaves, None, lens, **given)
         triton_backend.set_strategy(backward)
         sum((o * g.to(DEVICE, torch.float32)).sum() for o, g in zip(outs, cotangents)).backward()
-        for name, got, ref in zip(VARIANT_NAMES, [o.detach() for o in outs] + [x.grad for x in leaves], exact):
-            assert relative_error(got, ref) <= 1e-4, (forward, backward, name)
+        for name, got, ref in zip(NAMES, [o.detach() for o in outs] + [x.grad for x in leaves], exact):
+            assert rel_error(got, ref) <= 1e-4, (forward, backward, name)
 
 
 def test_proj_size_refused():
@@ -196,5 +187,5 @@ def test_module_bidirectional_two_layers(strategy):
                 **{name: p.grad for name, p in module.named_parameters()}}
 
     got, ref = run(kernel, torch.float32), run(exact, torch.float64)
-    errors = {name: relative_error(got[name], ref[name]) for name in ref}
+    errors = {name: rel_error(got[name], ref[name]) for name in ref}
     assert all(err <= 1e-4 for err in errors.values()), errors

@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 import torch
-from triton_cases import DEVICE, relative_error, vanilla_inputs
+from triton_helpers import DEVICE, rel_error, vanilla_inputs
 
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends, recurrence, resolve_backend
@@ -53,12 +53,12 @@ def _run(backend, dtype, primals, cotangents, lengths, loss="weighted"):
 def _check(got, dtype, primals, cotangents, lengths, loss="weighted"):
     exact = _run("reference", torch.float64, primals, cotangents, lengths, loss)
     if dtype == torch.float32:
-        errors = {n: relative_error(g, e) for n, g, e in zip(NAMES, got, exact)}
+        errors = {n: rel_error(g, e) for n, g, e in zip(NAMES, got, exact)}
         assert all(err <= 1e-4 for err in errors.values()), errors
         return errors
     same_dtype = _run("reference", dtype, primals, cotangents, lengths, loss)
     for name, g, e, r in zip(NAMES, got, exact, same_dtype):
-        err, ref_err = relative_error(g, e), relative_error(r, e)
+        err, ref_err = rel_error(g, e), rel_error(r, e)
         assert err <= 2 * ref_err + ATOL[dtype], f"{name}: kernel {err:.2e} vs same-dtype reference {ref_err:.2e}"
     return None
 
@@ -116,7 +116,7 @@ def test_strategies_agree_with_each_other_and_reference():
     exact = _run("reference", torch.float64, primals, cotangents, None)
     for name, got, ref in zip(("y", "h_n", "c_n", "d_pre", "d_h0", "d_c0"), (y, h_n, c_n, d_pre, d_h0, d_c0),
                               exact[:4] + exact[5:]):
-        assert relative_error(got, ref) <= 1e-4, name
+        assert rel_error(got, ref) <= 1e-4, name
 
 
 def _module_pair(input_size, hidden, num_layers, bidirectional, seed):
@@ -145,7 +145,7 @@ def test_module_bidirectional_multilayer_lengths(strategy):
     lengths = torch.tensor([4, 6, 2])
     got = _module_run(kernel, x, lengths, torch.float32)
     ref = _module_run(exact, x, lengths, torch.float64)
-    errors = {name: relative_error(got[name], ref[name]) for name in ref}
+    errors = {name: rel_error(got[name], ref[name]) for name in ref}
     assert all(err <= 1e-4 for err in errors.values()), errors
 
 
@@ -156,7 +156,7 @@ def test_module_autocast_bf16():
         out, (h_n, c_n) = kernel(x.to(DEVICE, torch.float32))
     ref, _ = exact(x.to(DEVICE))
     assert out.dtype == torch.bfloat16
-    assert relative_error(out, ref) <= 2e-2
+    assert rel_error(out, ref) <= 2e-2
 
 
 def test_unsupported_configurations(monkeypatch):

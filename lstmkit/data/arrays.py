@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
 
-from lstmkit.data.resumable import ResumableDataModule
+from lstmkit.data.resumable import InMemoryDataset, ResumableDataModule
 
 __all__ = ["ArrayDataModule", "predict_arrays"]
 
@@ -74,7 +73,7 @@ class ArrayDataModule(ResumableDataModule):
         if task == "classification":
             self.classes = sorted({str(v) for v in y_train.tolist()})
         self.arrays = {split: self._tensors(split, x, y) for split, (x, y) in parts.items()}
-        self.datasets = {split: TensorDataset(*tensors) for split, tensors in self.arrays.items()}
+        self.datasets = {split: InMemoryDataset(*tensors) for split, tensors in self.arrays.items()}
 
     def _tensors(self, split: str, x: Any, y: Any) -> tuple[Tensor, ...]:
         inputs, y = _inputs(x, f"x_{split}"), np.asarray(y)
@@ -109,15 +108,14 @@ class ArrayDataModule(ResumableDataModule):
 
 def predict_arrays(task, x, batch_size: int = 256) -> np.ndarray:
     """A trained task on new inputs ``x (N, T[, F])``: class probabilities ``(N, C)`` for a classification task,
-    forecasts ``(N, H)`` (``(N, H, Q)`` for quantile models) for a :class:`~lstmkit.tasks.forecasting.ForecastTask`."""
-    from lstmkit.tasks.forecasting import ForecastTask
-
+    forecasts ``(N, H)`` (``(N, H, Q)`` for quantile models) for a :class:`~lstmkit.tasks.forecasting.ForecastTask`
+    (whose network, a forecaster, has a ``future_size``)."""
     inputs, outputs = _inputs(x, "x"), []
     task.eval()
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             batch = inputs[start : start + batch_size].to(task.device)
-            if isinstance(task, ForecastTask):
+            if hasattr(task.net, "future_size"):
                 out = task.net(batch, batch.new_zeros(len(batch), task.net.horizon, 0))  # (B, H, outputs)
                 outputs.append(out[..., 0] if out.shape[-1] == 1 else out)
             else:

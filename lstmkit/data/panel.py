@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
 
 from lstmkit.data.prep import CalendarFeatures, FillMissing, Pipeline, Scale
 from lstmkit.data.prepared import PreparedDataModule
+from lstmkit.data.resumable import InMemoryDataset
 from lstmkit.data.tables import TARGET, infer_frequency, long_frame, read_table, regular_grid
 from lstmkit.data.windowing import SPLITS, SplitPoints, Windows, make_windows
 from lstmkit.utils.imports import require
@@ -189,7 +189,7 @@ class PanelForecastDataModule(PreparedDataModule):
                                             for f in ("inputs", "targets", "future", "origins")))
             self.window_series[split] = np.repeat(np.arange(len(parts)), [len(w) for w in parts])
             w = self.windows[split]
-            self.datasets[split] = TensorDataset(*map(torch.from_numpy, (w.inputs, w.future, w.targets,
+            self.datasets[split] = InMemoryDataset(*map(torch.from_numpy, (w.inputs, w.future, w.targets,
                                                                          self.window_series[split])))
         log.info("%s: %d series, frequency %s, season %d; windows: %s", source, len(self.ids), self.frequency,
                  self.season, {split: len(w) for split, w in self.windows.items()})

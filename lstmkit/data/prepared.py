@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from lstmkit.data.resumable import ResumableDataModule
 
 __all__ = ["PreparedDataModule", "checkpoint_preparation"]
@@ -46,7 +44,3 @@ def checkpoint_preparation(checkpoint: dict[str, Any], path: str) -> dict[str, A
                      "(predictions need a model trained on a file: experiment=forecast_csv, text_csv, series_csv, "
                      "speech_csv)")
 
-
-def load_checkpoint(path: str) -> dict[str, Any]:
-    """A checkpoint loaded with ``weights_only=True`` (plain data and tensors only)."""
-    return torch.load(path, map_location="cpu", weights_only=True)

@@ -34,6 +34,7 @@ from torchmetrics import MaxMetric, MeanMetric, MetricCollection, MinMetric
 from lstmkit.utils.rng import collect_rng_states, set_rng_states
 
 STAGES = ("train", "val", "test")
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 DEFAULT_SCHEDULER_CONFIG = {"monitor": "val/loss", "interval": "epoch", "frequency": 1, "name": "train/lr"}
 
 
@@ -58,6 +59,13 @@ class Task(L.LightningModule):
         best_mode: ``"min"`` or ``"max"``: which direction is better for ``best_metric``.
         log_grad_norm: log ``train/grad_norm`` every ``trainer.log_every_n_steps`` optimizer steps.
         media_every_n_epochs: call :meth:`log_media` after every n-th validation (0: only after testing).
+        compile: ``torch.compile`` the network in :meth:`configure_model` (after ``setup`` has built it), in place
+            (``nn.Module.compile``): parameter names keep no ``_orig_mod.`` prefix, so checkpoints load into
+            compiled and uncompiled models alike.
+        compile_dynamic: ``torch.compile``'s ``dynamic``: ``None`` (automatic: the first shape change recompiles
+            once with dynamic shapes), ``True`` or ``False``.
+        compile_mode: ``torch.compile``'s ``mode``: ``None``, ``"default"``, ``"reduce-overhead"``,
+            ``"max-autotune"`` or ``"max-autotune-no-cudagraphs"``.
     """
 
     def __init__(
@@ -70,8 +78,13 @@ class Task(L.LightningModule):
         best_mode: str = "min",
         log_grad_norm: bool = True,
         media_every_n_epochs: int = 5,
+        compile: bool = False,
+        compile_dynamic: bool | None = None,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode: expected one of {list(COMPILE_MODES)}, got {compile_mode!r}")
         if best_mode not in ("min", "max"):
             raise ValueError(f"best_mode: expected 'min' or 'max', got {best_mode!r}")
         if not best_metric.startswith("val/"):
@@ -89,6 +102,7 @@ class Task(L.LightningModule):
         self.val_best = MinMetric() if best_mode == "min" else MaxMetric()
         self.val_best.persistent(True)
         self._pending_rng_states: dict | None = None
+        self._compiled_net_id: int | None = None
 
     def network_is_sized(self) -> bool:
         """Whether ``hparams.net`` holds every size; a task whose sizes come from the data defers
@@ -179,6 +193,11 @@ class Task(L.LightningModule):
             if grads:
                 self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads, norm_type=2.0),
                          on_step=True, on_epoch=False)
+
+    def configure_model(self) -> None:
+        if self.hparams.compile and self._compiled_net_id != id(self.net):  # once per network built
+            self.net.compile(dynamic=self.hparams.compile_dynamic, mode=self.hparams.compile_mode)
+            self._compiled_net_id = id(self.net)
 
     def configure_optimizers(self) -> Any:
         optimizer = build(self.hparams.optimizer, [p for p in self.parameters() if p.requires_grad])

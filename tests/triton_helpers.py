@@ -1,9 +1,7 @@
-"""Cases and checks shared by the Triton kernel tests (test_triton_*.py): float64 inputs, one forward+backward
-through the differentiable recurrence op, and the comparison with the float64 reference backend.
-
-Tolerances: fp32 error ≤ 1e-4 relative to the reference's largest value; bf16 error ≤ 2× that of the reference
-backend run in bf16, plus a small atol.
-"""
+"""Shared by the Triton kernel tests (tests import helper modules, never each other): float64 inputs with the variant
+inputs, forward+backward through the differentiable op, and the error measures with their tolerances (fp32 error
+≤ 1e-4 relative to the reference's largest value; bf16 error ≤ 2× that of the reference backend run in bf16, plus
+a small atol). Imports no Hydra: scripts/gpu_check.sh runs these tests on a stock PyTorch image."""
 
 from __future__ import annotations
 
@@ -12,7 +10,7 @@ import torch
 from lstmkit.ops import recurrence
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-VARIANT_NAMES = ("y", "h_n", "c_n", "d_pre", "d_w_hh", "d_h0", "d_c0", "d_ln_h_weight", "d_ln_c_weight", "d_ln_c_bias")
+NAMES = ("y", "h_n", "c_n", "d_pre", "d_w_hh", "d_h0", "d_c0", "d_ln_h_weight", "d_ln_c_weight", "d_ln_c_bias")
 LN_NAMES = ("ln_h_weight", "ln_c_weight", "ln_c_bias")
 FEATURES = {  # variant name -> the optional inputs it passes
     "ln_h": ("ln_h_weight",),
@@ -26,18 +24,7 @@ FEATURES = {  # variant name -> the optional inputs it passes
 BF16_ATOL = 4e-3  # added to 2x the bf16 reference's error (~1 ulp)
 
 
-def vanilla_inputs(steps, batch, hidden, seed, lengths=None):
-    """float64 primals (pre, w_hh, h0, c0), cotangents, lengths of the vanilla recurrence."""
-    gen = torch.Generator().manual_seed(seed)
-    rand = lambda *shape, scale=1.0: torch.randn(*shape, generator=gen, dtype=torch.float64) * scale  # noqa: E731
-    primals = (rand(steps, batch, 4 * hidden), rand(4 * hidden, hidden, scale=hidden**-0.5),
-               rand(batch, hidden, scale=0.5), rand(batch, hidden, scale=0.5))
-    cotangents = (rand(steps, batch, hidden), rand(batch, hidden), rand(batch, hidden))
-    lens = None if lengths is None else torch.tensor(lengths, dtype=torch.int64, device=DEVICE)
-    return primals, cotangents, lens
-
-
-def variant_inputs(steps, batch, hidden, features, seed, lengths=None, eval_zoneout=False):
+def make_inputs(steps, batch, hidden, features, seed, lengths=None, eval_zoneout=False):
     """float64 primals (pre, w_hh, h0, c0), the variant inputs named in ``features``, cotangents, lengths."""
     gen = torch.Generator().manual_seed(seed)
     rand = lambda *shape, scale=1.0: torch.randn(*shape, generator=gen, dtype=torch.float64) * scale  # noqa: E731
@@ -58,9 +45,15 @@ def variant_inputs(steps, batch, hidden, features, seed, lengths=None, eval_zone
     return primals, extras, cotangents, lens
 
 
-def variant_run(backend, dtype, primals, extras, cotangents, lengths, loss="weighted"):
-    """Forward and backward through the differentiable op with variant inputs; returns outputs then gradients
-    (VARIANT_NAMES; None for LayerNorm parameters not in use)."""
+def vanilla_inputs(steps, batch, hidden, seed, lengths=None):
+    """float64 primals (pre, w_hh, h0, c0), cotangents and lengths of the vanilla recurrence."""
+    primals, _, cotangents, lens = make_inputs(steps, batch, hidden, (), seed, lengths)
+    return primals, cotangents, lens
+
+
+def run_op(backend, dtype, primals, extras, cotangents, lengths, loss="weighted"):
+    """Forward and backward through the differentiable variant op; returns outputs then gradients (NAMES; None
+    for LayerNorm parameters not in use)."""
     leaves = [p.to(DEVICE, dtype, copy=True).requires_grad_() for p in primals]
     given = {k: (v if v.dtype == torch.bool else v.to(dtype, copy=True)) for k, v in extras.items()}
     for name in LN_NAMES:
@@ -76,7 +69,7 @@ def variant_run(backend, dtype, primals, extras, cotangents, lengths, loss="weig
         given[n].grad if n in given else None for n in LN_NAMES]
 
 
-def relative_error(x, ref):
+def rel_error(x, ref):
     """Largest absolute error relative to the reference's largest magnitude (NaN if x has any NaN)."""
     x, ref = x.double().cpu(), ref.double().cpu()
     if not torch.isfinite(x).all():
@@ -84,17 +77,17 @@ def relative_error(x, ref):
     return ((x - ref).abs().max() / ref.abs().max().clamp_min(1e-3)).item()
 
 
-def variant_check(got, dtype, primals, extras, cotangents, lengths, loss="weighted"):
-    exact = variant_run("reference", torch.float64, primals, extras, cotangents, lengths, loss)
+def check_vs_reference(got, dtype, primals, extras, cotangents, lengths, loss="weighted"):
+    exact = run_op("reference", torch.float64, primals, extras, cotangents, lengths, loss)
     assert [g is None for g in got] == [e is None for e in exact]
     if dtype == torch.float32:
-        errors = {n: relative_error(g, e) for n, g, e in zip(VARIANT_NAMES, got, exact) if e is not None}
+        errors = {n: rel_error(g, e) for n, g, e in zip(NAMES, got, exact) if e is not None}
         assert all(err <= 1e-4 for err in errors.values()), errors
         return errors
-    same_dtype = variant_run("reference", dtype, primals, extras, cotangents, lengths, loss)
+    same_dtype = run_op("reference", dtype, primals, extras, cotangents, lengths, loss)
     errors = {}
-    for name, g, e, r in zip(VARIANT_NAMES, got, exact, same_dtype):
+    for name, g, e, r in zip(NAMES, got, exact, same_dtype):
         if e is not None:
-            errors[name] = (relative_error(g, e), relative_error(r, e))
+            errors[name] = (rel_error(g, e), rel_error(r, e))
             assert errors[name][0] <= 2 * errors[name][1] + BF16_ATOL, f"{name}: kernel vs same-dtype reference"
     return errors
