@@ -16,7 +16,7 @@ import fsspec
 import lightning as L
 import pytest
 import torch
-from test_framework_config import QUIET, compose_config
+from helpers import QUIET, compose_config
 
 from lstmkit import eval as lstmkit_eval
 from lstmkit import generate, predict, train
