@@ -7,8 +7,8 @@ from __future__ import annotations
 import hydra
 import pytest
 import torch
+from helpers import EXPERIMENTS, compose_config
 from omegaconf import OmegaConf
-from test_framework_config import EXPERIMENTS, compose_config
 
 SMALL = {"hidden_size": 8, "embedding_size": 6, "attention_size": 8, "feature_size": 6}
 BATCH, STEPS = 3, 12

@@ -9,8 +9,8 @@ import re
 import hydra
 import pytest
 import torch
+from helpers import QUIET, compose_config
 from hydra.errors import InstantiationException
-from test_framework_config import QUIET, compose_config
 
 from lstmkit.train import run
 

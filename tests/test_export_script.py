@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_framework_config import EXPERIMENTS, QUIET, compose_config
+from helpers import EXPERIMENTS, QUIET, compose_config
 
 from lstmkit import export as lstmkit_export
 from lstmkit.train import run as train
