@@ -19,6 +19,9 @@ def build_net(experiment: str) -> torch.nn.Module:
     net_cfg = OmegaConf.to_container(cfg.model.net, resolve=True)
     for argument in getattr(hydra.utils.get_class(cfg.model._target_), "sizes", {}):
         net_cfg[argument] = 7  # a vocabulary or class count from the data
+    for argument in ("input_size", "future_size"):  # a user's file sets these (experiment=forecast_csv)
+        if argument in net_cfg and net_cfg[argument] is None:
+            net_cfg[argument] = 2
     net_cfg.update({k: v for k, v in SMALL.items() if k in net_cfg})
     if isinstance(net_cfg.get("encoder"), dict):
         net_cfg["encoder"].update({k: v for k, v in SMALL.items() if k in net_cfg["encoder"]})
