@@ -222,3 +222,23 @@ def test_repeats_table_gives_per_seed_rows_and_mean_sd_by_hand():
         module["repeats_table"]({"test": {}}, ["f1"])
     with pytest.raises(KeyError, match="lstm: metrics \\['recall'\\] not logged"):
         module["repeats_table"]({"repeats": runs}, ["f1", "recall"])
+
+
+@pytest.mark.slow
+def test_anomaly_experiment_scores_every_detector_on_the_test_weeks(tmp_path):
+    import json
+
+    from helpers import QUIET, compose_config
+
+    from lstmkit.train import run
+
+    overrides = ["experiment=anomaly_co2", *QUIET, "logger=csv", "trainer.max_epochs=1", "model.net.hidden_size=8",
+                 "model.classical=null"]
+    run(compose_config("train", overrides, tmp_path))
+    test = json.loads((tmp_path / "metrics.json").read_text())["test"]
+    for prefix in ("test/", "test/naive/", "test/seasonal_naive/"):
+        for metric in ("precision", "recall", "f1", "pr_auc", "event_recall", "recall_spike"):
+            assert 0.0 <= test[prefix + metric] <= 1.0, prefix + metric
+        assert test[prefix + "spread"] > 0 and test[prefix + "threshold"] > 0
+        precision, recall = test[prefix + "precision"], test[prefix + "recall"]
+        assert test[prefix + "f1"] == pytest.approx(2 * precision * recall / (precision + recall), rel=1e-5)

@@ -5,9 +5,10 @@ variance changes.
 The data module injects labelled anomalies into the validation and test rows
 (:func:`lstmkit.forecast.anomaly.inject_anomalies`). After testing, one online pass
 (:func:`~lstmkit.forecast.anomaly.robust_online_scores`: extreme points are replaced by their forecasts, so they do
-not corrupt the forecasts after them) scores the validation and test rows, :func:`~lstmkit.forecast.anomaly.
-smoothed_score` adds the windowed median, and the threshold is calibrated on the validation rows
-(:func:`~lstmkit.forecast.anomaly.calibrate_threshold`: best F1 against the validation labels, or a quantile).
+not corrupt the forecasts after them) scores the validation and test rows, preceded by ``spread_window`` training
+rows that fill the spread; :func:`~lstmkit.forecast.anomaly.smoothed_score` adds the windowed median, and the
+threshold is calibrated on the validation rows (:func:`~lstmkit.forecast.anomaly.calibrate_threshold`: best F1
+against the validation labels, or a quantile), the same rule for every detector.
 Test points are scored point-wise (precision, recall, F1, and ``pr_auc``: average precision of the score, which
 needs no threshold) and per event (``event_recall``: injected anomalies with at least one flagged point). Naive
 and seasonal naive forecasts give baseline detectors scored by the same machinery (SARIMAX is left out: it has
