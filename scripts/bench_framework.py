@@ -232,7 +232,9 @@ def bench(experiment: str, steps: int | None, repeats: int, threads: int) -> dic
 
     torch.set_num_threads(threads)
     keep_freed_memory()  # as scripts/train.py does by default (extras.keep_freed_memory), for every contender
-    quiet = ["extras.print_config=false", "test=false", f"threads={threads}", "callbacks.early_stopping=null"]
+    # optimized_metric=null: a run shorter than an epoch (lm_ptb_word) never validates, so has no val/…_best
+    quiet = ["extras.print_config=false", "test=false", "optimized_metric=null", f"threads={threads}",
+             "callbacks.early_stopping=null"]
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out:
         cfg = compose(experiment, quiet, out)
         if steps is None:
