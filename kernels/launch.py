@@ -157,6 +157,12 @@ def kernel_config(strategy: str, batch: int, hidden: int, dtype: torch.dtype, la
     return KernelConfig(block_b, min(block_h, pow2_h), min(block_k, pow2_h), 4, 2 if layer_norm else 3)
 
 
+def sequence_prefetch(dtype: torch.dtype) -> bool:
+    """Whether the forward sequence kernel prefetches ``P_{t+1}``: with 16-bit operands; in fp32 the four extra
+    tiles spilled 24 bytes at H = 64 on sm_90 (168 registers; docs/KERNELS.md), so P_t is loaded in its step."""
+    return dtype != torch.float32
+
+
 def dot_options(dtype: torch.dtype) -> dict:
     """The INTERPRET_BF16 / PRECISION constexprs for operands of ``dtype`` (see ``cell.dot``); PRECISION only
     matters for fp32 operands (16-bit ones always run on tensor cores with float32 accumulation)."""
@@ -293,7 +299,7 @@ def lstm_forward(
         c_n = alloc(batch, hidden, dtype=dtype, device=device)
         kwargs = dict(**ptrs, T=steps, B=batch, H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b,
                       BLOCK_H=cfg.block_h, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **dot_options(dtype),
-                      **flags)
+                      PREFETCH=sequence_prefetch(dtype), **flags)
         try:
             _launch_sequence_kernel(lstm_fwd_sequence_kernel, (triton.cdiv(batch, cfg.block_b),),
                                     (pre, w_hh, h0, c0, y, gates, cells, h_n, c_n, lens), kwargs, device, pre)

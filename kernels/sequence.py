@@ -10,8 +10,8 @@ per step and no per-step weight traffic — the FlashRNN regime of small H and l
 
 Variants (DESIGN §4) are constexpr flags (all off: the vanilla kernel). A program owns whole rows, so
 LayerNorm over 4H (LN_h) and over H (LN_c) are register reductions; masks are read per step, the dropout
-mask and the gains once. Forward prefetches ``P_{t+1}`` during step t, so its load latency is off the chain of
-dependent steps. Backward reads LN_h's normalised input ``r̂`` and ``1/std``, recomputed by the
+mask and the gains once. Forward prefetches ``P_{t+1}`` during step t (16-bit operands), so its load latency is off
+the chain of dependent steps. Backward reads LN_h's normalised input ``r̂`` and ``1/std``, recomputed by the
 caller with one GEMM, and writes ``d_r`` (dW_hh's operand) and ``dL/dLN_c(c)`` (for the LN_c gradients).
 """
 
@@ -84,6 +84,7 @@ def lstm_fwd_sequence_kernel(
     BLOCK_H: tl.constexpr,  # next power of two >= H
     INTERPRET_BF16: tl.constexpr,
     PRECISION: tl.constexpr,
+    PREFETCH: tl.constexpr = True,  # load P_{t+1} during step t (launch.sequence_prefetch)
     LN_H: tl.constexpr = False,
     LN_C: tl.constexpr = False,
     ZONEOUT_C: tl.constexpr = False,
@@ -105,9 +106,11 @@ def lstm_fwd_sequence_kernel(
     keep = load_keep(keep_ptr, state_offs, mask, DROPOUT)
     p_i, p_f, p_g, p_o = _load_pre(pre_ptr + gate_offs, mask, H)  # P_0
     for t in range(T):
-        # prefetch P_{t+1} (P_{T-1} again at the last step): its load is in flight during this step's matmuls and
-        # cell update, off the critical path
-        n_i, n_f, n_g, n_o = _load_pre(pre_ptr + tl.minimum(t + 1, T - 1) * B * 4 * H + gate_offs, mask, H)
+        if PREFETCH:  # P_{t+1} (P_{T-1} again at the last step): in flight during this step, off the critical path
+            n_i, n_f, n_g, n_o = _load_pre(pre_ptr + tl.minimum(t + 1, T - 1) * B * 4 * H + gate_offs, mask, H)
+        else:  # P_t now (the carried tile is then dead: no registers held across steps)
+            p_i, p_f, p_g, p_o = _load_pre(pre_ptr + t * B * 4 * H + gate_offs, mask, H)
+            n_i, n_f, n_g, n_o = p_i, p_f, p_g, p_o
         fresh = fresh_rows(resets_ptr + t * B, rows, row_ok, RESETS)
         h_in, c_in, h_rec = entering_state(h, c, keep, fresh, dt, INTERPRET_BF16, DROPOUT, RESETS)
         if LN_H:  # a = P_t + LN_h(h~ W_hhᵀ): the recurrent part is normalised over all 4H on its own

@@ -123,6 +123,8 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
             options = {k: v for k, v in dots.items() if "_row" not in fn_name or k == "INTERPRET_BF16"}
             fn = _function(fn_name)
             flags = {**{k: False for k in FLAGS if k in fn.arg_names}, **flags}  # every constexpr named
+            if "PREFETCH" in fn.arg_names:
+                flags["PREFETCH"] = launch.sequence_prefetch(dtype)
             for has_lengths in lengths:
                 consts = dict(H=hidden, HAS_LENGTHS=has_lengths, **blocks, **flags, **options)
                 label = name + ("+lengths" if has_lengths else "")

@@ -63,7 +63,7 @@ def entry_points(tmp_path: Path) -> dict:
     }
 
 
-ENTRY_POINTS = list(entry_points(Path(".")))
+ENTRY_POINTS = list(entry_points(Path(".")))  # train (twice), the trainer, eval, generate, predict, export
 
 
 def refuses_payloads(tmp_path: Path, load, protocol: int = 2) -> None:
