@@ -1,12 +1,13 @@
 """Export the inference network of a trained experiment to ONNX or a ``torch.export`` program, with a JSON sidecar.
 
 ``python scripts/export.py ckpt_path=.../best.ckpt format=onnx|torch_export output=model.onnx [experiment=...]``
-(or ``lstmkit-export``). The task is rebuilt from the checkpoint (loaded with ``weights_only=True``), the data from the
-config as in ``scripts/eval.py``; every LSTM becomes a :class:`lstmkit.nn.TraceableLSTM` (the eval-mode recurrence
-as a scan: vanilla and variant layers alike), the network is exported with dynamic batch and sequence length, and the
-export is checked on the first validation batch: the exported model (onnxruntime, or the loaded ``torch.export``
-program) must match the PyTorch model within ``tolerance`` (relative), else :class:`ExportMismatch` names the
-largest difference. The sidecar ``<output>.json`` holds what a caller needs to prepare inputs (docs/DEPLOY.md).
+(or ``lstmkit-export``). The task is rebuilt from the checkpoint by :func:`lstmkit.utils.checkpoint.load_task` (the
+safe loader every entry point uses), the data from the config as in ``scripts/eval.py``. Every LSTM becomes a
+:class:`lstmkit.nn.TraceableLSTM` (the eval-mode recurrence as a scan: vanilla and variant layers alike), the network
+is exported with dynamic batch and sequence length, and the export is checked on the first validation batch: the
+exported model (onnxruntime, or the loaded ``torch.export`` program) must match the PyTorch model within
+``tolerance`` (relative), else :class:`ExportMismatch` names the largest difference. The sidecar ``<output>.json``
+holds what a caller needs to prepare inputs (docs/DEPLOY.md).
 
 Unidirectional networks that carry state take it as explicit inputs and return it: a forecaster (direct strategy)
 ``x, h0, c0 [, future] -> forecast, h_n, c_n`` and a language model ``tokens, h0, c0 -> logits, h_n, c_n``, so a
@@ -31,6 +32,7 @@ from torch import Tensor, nn
 
 from lstmkit.data.prepared import PreparedDataModule
 from lstmkit.nn import convert
+from lstmkit.utils.checkpoint import load_task
 from lstmkit.utils.hydra import hydra_entry, instantiate
 
 FORMATS = ("onnx", "torch_export")
@@ -325,7 +327,7 @@ def run(cfg: DictConfig) -> dict:
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {cfg.ckpt_path!r}")
     datamodule = instantiate(cfg.data, "data")
     task_class = hydra.utils.get_class(cfg.model._target_)
-    task = task_class.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True).eval()
+    task = load_task(task_class, cfg.ckpt_path, "ckpt_path").eval()
     found = inference(task, datamodule, _example_batch(datamodule))
     output = Path(cfg.output)
     check = export_checked(found, output, cfg.format, cfg.tolerance)

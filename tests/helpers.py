@@ -1,11 +1,12 @@
-"""Helpers shared by test modules (tests import this, never each other): Hydra composition as ``@hydra.main``
-does it, and loading a benchmark script of ``scripts/`` (benchmarks stay scripts, so their baselines are tested
-through the file)."""
+"""Helpers shared by test modules (tests import this, never each other): the experiment names, Hydra composition
+as ``@hydra.main`` does it, and loading a benchmark script of ``scripts/`` (benchmarks stay scripts, so their
+baselines are tested through the file)."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
@@ -17,6 +18,8 @@ from omegaconf import DictConfig, open_dict
 from lstmkit.utils.hydra import CONFIG_MODULE
 
 SCRIPTS = Path(__file__).parents[1] / "scripts"
+EXPERIMENTS = sorted(p.name.removesuffix(".yaml") for p in (resources.files(CONFIG_MODULE) / "experiment").iterdir()
+                     if p.name.endswith(".yaml"))
 QUIET = ["extras.print_config=false", "callbacks.rich_progress_bar=null", "callbacks.model_summary=null"]
 
 

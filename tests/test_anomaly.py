@@ -228,7 +228,7 @@ def test_repeats_table_gives_per_seed_rows_and_mean_sd_by_hand():
 def test_anomaly_experiment_scores_every_detector_on_the_test_weeks(tmp_path):
     import json
 
-    from test_framework_config import QUIET, compose_config
+    from helpers import QUIET, compose_config
 
     from lstmkit.train import run
 

@@ -16,10 +16,10 @@ import fsspec
 import lightning as L
 import pytest
 import torch
-from test_framework_config import QUIET, compose_config
+from helpers import QUIET, compose_config
 
 from lstmkit import eval as lstmkit_eval
-from lstmkit import generate, predict, train
+from lstmkit import export, generate, predict, train
 from lstmkit.utils.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint, load_task, save_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,10 +58,12 @@ def entry_points(tmp_path: Path) -> dict:
         "eval ckpt_path": lambda p: lstmkit_eval.run(compose_config("eval", [*QUIET[:1], f"ckpt_path={p}"], out)),
         "generate": lambda p: generate.run(compose_config("generate", [f"ckpt_path={p}"], out)),
         "predict": lambda p: predict.run(compose_config("predict", [f"ckpt_path={p}", "data.path=x.csv"], out)),
+        "export": lambda p: export.run(compose_config("export", [*QUIET[:1], f"ckpt_path={p}",
+                                                                f"output={out / 'model.onnx'}"], out)),
     }
 
 
-ENTRY_POINTS = list(entry_points(Path(".")))
+ENTRY_POINTS = list(entry_points(Path(".")))  # train (twice), the trainer, eval, generate, predict, export
 
 
 def refuses_payloads(tmp_path: Path, load, protocol: int = 2) -> None:

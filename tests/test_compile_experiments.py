@@ -7,8 +7,8 @@ from __future__ import annotations
 import hydra
 import pytest
 import torch
+from helpers import EXPERIMENTS, compose_config
 from omegaconf import OmegaConf
-from test_framework_config import EXPERIMENTS, compose_config
 
 SMALL = {"hidden_size": 8, "embedding_size": 6, "attention_size": 8, "feature_size": 6}
 BATCH, STEPS = 3, 12
@@ -19,6 +19,9 @@ def build_net(experiment: str) -> torch.nn.Module:
     net_cfg = OmegaConf.to_container(cfg.model.net, resolve=True)
     for argument in getattr(hydra.utils.get_class(cfg.model._target_), "sizes", {}):
         net_cfg[argument] = 7  # a vocabulary or class count from the data
+    for argument in ("input_size", "future_size"):  # a user's file sets these (experiment=forecast_csv)
+        if argument in net_cfg and net_cfg[argument] is None:
+            net_cfg[argument] = 2
     net_cfg.update({k: v for k, v in SMALL.items() if k in net_cfg})
     if isinstance(net_cfg.get("encoder"), dict):
         net_cfg["encoder"].update({k: v for k, v in SMALL.items() if k in net_cfg["encoder"]})

@@ -45,9 +45,9 @@ def _torch_packed(layer, x, h0, c0, lengths):
 
 @pytest.fixture(scope="module")
 def vanilla_onnx(tmp_path_factory):
-    """A 2-layer bidirectional LSTM with lengths, exported once."""
+    """A bidirectional LSTM with lengths, exported once (stacked layers: the trained forecaster's test)."""
     torch.manual_seed(0)
-    layer = LSTM(4, 6, num_layers=2, bidirectional=True, batch_first=True).eval()
+    layer = LSTM(4, 6, bidirectional=True, batch_first=True).eval()
     path = tmp_path_factory.mktemp("onnx") / "vanilla.onnx"
     export(layer_inference(layer, torch.randn(3, 7, 4), torch.tensor([7, 2, 5])), path, "onnx")
     return layer, path
@@ -68,7 +68,7 @@ def variant_onnx(tmp_path_factory):
 def test_onnx_vanilla_with_lengths_matches_torch_lstm(vanilla_onnx, batch, steps):
     layer, path = vanilla_onnx
     torch.manual_seed(batch)
-    x, h0, c0 = torch.randn(batch, steps, 4), torch.randn(4, batch, 6), torch.randn(4, batch, 6)
+    x, h0, c0 = torch.randn(batch, steps, 4), torch.randn(2, batch, 6), torch.randn(2, batch, 6)
     lengths = torch.randint(1, steps + 1, (batch,))
     lengths[0] = steps
     got = run_exported(path, "onnx", [x, h0, c0, lengths])
@@ -131,40 +131,41 @@ def test_torch_export_has_dynamic_batch_and_time(tmp_path, options):
 @pytest.mark.parametrize("chunk", [1, 7, 19])
 def test_layer_streaming_in_chunks_matches_the_whole_sequence(options, chunk):
     torch.manual_seed(4)
-    layer = LSTM(3, 5, num_layers=2, batch_first=True, **options).eval()
-    x = torch.randn(2, 19, 3)
+    # float64: chunks change the order of fp32 roundings (LayerNorm amplifies them), not the arithmetic
+    layer = LSTM(3, 5, num_layers=2, batch_first=True, dtype=torch.float64, **options).eval()
+    x = torch.randn(2, 19, 3, dtype=torch.float64)
+    zeros = torch.zeros(2, 2, 5, dtype=torch.float64)
     with torch.no_grad():
         y, (h_n, c_n) = layer(x)
-        outputs, (h, c) = stream(lambda xs, h, c: _flat(layer(xs, (h, c))), x,
-                                 (torch.zeros(2, 2, 5), torch.zeros(2, 2, 5)), chunk)
-    torch.testing.assert_close(torch.cat(outputs, 1), y, **CLOSE)
-    torch.testing.assert_close((h, c), (h_n, c_n), **CLOSE)
+        outputs, (h, c) = stream(lambda xs, h, c: _flat(layer(xs, (h, c))), x, (zeros, zeros), chunk)
+    torch.testing.assert_close(torch.cat(outputs, 1), y, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close((h, c), (h_n, c_n), rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 24])
 def test_forecaster_streaming_gives_the_window_forecast(chunk):
     torch.manual_seed(5)
-    net = LSTMForecaster(input_size=2, hidden_size=8, num_layers=2, horizon=3, future_size=2).eval()
-    x, future = torch.randn(4, 24, 2), torch.randn(4, 3, 2)
+    net = LSTMForecaster(input_size=2, hidden_size=8, num_layers=2, horizon=3, future_size=2).double().eval()
+    x, future = torch.randn(4, 24, 2, dtype=torch.float64), torch.randn(4, 3, 2, dtype=torch.float64)
     streaming = StatefulForecaster(net)
-    zeros = torch.zeros(2, 4, 8)
+    zeros = torch.zeros(2, 4, 8, dtype=torch.float64)
     with torch.no_grad():
         forecasts, _ = stream(streaming, x, (zeros, zeros), chunk, future)
         expected = net(x, future)
-    torch.testing.assert_close(forecasts[-1], expected, **CLOSE)
+    torch.testing.assert_close(forecasts[-1], expected, rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 20])
 def test_language_model_streaming_matches_the_whole_sequence(chunk):
     torch.manual_seed(6)
-    net = LSTMLanguageModel(30, 8, 8, num_layers=2, lstm_options={"layer_norm": True}).eval()
+    net = LSTMLanguageModel(30, 8, 8, num_layers=2, lstm_options={"layer_norm": True}).double().eval()
     tokens = torch.randint(0, 30, (3, 20))
-    zeros = torch.zeros(2, 3, 8)
+    zeros = torch.zeros(2, 3, 8, dtype=torch.float64)
     with torch.no_grad():
         logits, (h_n, c_n) = net(tokens)
         outputs, (h, c) = stream(StatefulLanguageModel(net), tokens, (zeros, zeros), chunk)
-    torch.testing.assert_close(torch.cat(outputs, 1), logits, **CLOSE)
-    torch.testing.assert_close((h, c), (h_n, c_n), **CLOSE)
+    torch.testing.assert_close(torch.cat(outputs, 1), logits, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close((h, c), (h_n, c_n), rtol=1e-12, atol=1e-13)
 
 
 def test_forecaster_that_cannot_stream_is_refused():
@@ -208,3 +209,29 @@ def test_torch_export_of_the_speech_encoder_with_lengths(tmp_path):
             log_probs, out_lengths = net(features, lengths)
         torch.testing.assert_close(got[0], log_probs, **CLOSE)
         assert torch.equal(got[1], out_lengths)
+
+
+@pytest.mark.slow
+def test_onnx_export_of_a_text_classifier_task_with_attention(tmp_path):
+    """inference() of a classification task (BiLSTM with lengths, attention pooling over the valid tokens) exported
+    to ONNX and checked by export_checked; then run by onnxruntime at another batch size and length."""
+    from functools import partial
+
+    from lstmkit.export import export_checked
+    from lstmkit.models.classifier import BiLSTMClassifier
+    from lstmkit.tasks.classification import SequenceClassificationTask
+
+    torch.manual_seed(8)
+    net = BiLSTMClassifier(vocab_size=20, num_classes=3, embedding_size=6, hidden_size=5, attention_size=4)
+    task = SequenceClassificationTask(net=net, optimizer=partial(torch.optim.Adam)).eval()
+    tokens, lengths = torch.randint(1, 20, (3, 9)), torch.tensor([9, 4, 6])
+    found = inference(task, None, [tokens, lengths, torch.zeros(3, dtype=torch.long)])
+    assert list(found.inputs) == ["tokens", "lengths"] and list(found.outputs) == ["logits", "attention"]
+    report = export_checked(found, tmp_path / "classifier.onnx", "onnx")
+    assert max(v["max_rel_diff"] for v in report.values()) <= 1e-5
+    tokens, lengths = torch.randint(1, 20, (5, 12)), torch.tensor([12, 1, 7, 3, 12])
+    logits, attention = run_exported(tmp_path / "classifier.onnx", "onnx", [tokens, lengths])
+    with torch.no_grad():
+        want_logits, want_attention = net.eval()(tokens, lengths)
+    torch.testing.assert_close(torch.from_numpy(logits), want_logits, **CLOSE)
+    torch.testing.assert_close(torch.from_numpy(attention), want_attention, **CLOSE)

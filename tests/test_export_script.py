@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_framework_config import QUIET, compose_config
+from helpers import EXPERIMENTS, QUIET, compose_config
 
 from lstmkit import export as lstmkit_export
 from lstmkit.train import run as train
@@ -54,3 +54,19 @@ def test_export_script_on_a_trained_forecaster(tmp_path):
         expected = net(x)
     torch.testing.assert_close(torch.from_numpy(forecast), expected, rtol=1e-5, atol=1e-6)
     assert h_n.shape == (2, len(x), 8)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_for_export(experiment):
+    cfg = compose_config("export", [f"experiment={experiment}", "ckpt_path=x.ckpt", "output=x.onnx"])
+    assert cfg.model._target_ and cfg.data._target_ and cfg.format == "onnx" and cfg.tolerance == 1e-5
+
+
+def test_export_refuses_a_missing_checkpoint_and_an_unknown_format(tmp_path):
+    cfg = compose_config("export", [*QUIET[:1], f"ckpt_path={tmp_path / 'none.ckpt'}", f"output={tmp_path / 'x'}"],
+                         tmp_path)
+    with pytest.raises(FileNotFoundError, match="ckpt_path: no checkpoint file at"):
+        lstmkit_export.run(cfg)
+    cfg.format = "tflite"
+    with pytest.raises(ValueError, match=r"format: expected one of \['onnx', 'torch_export'\], got 'tflite'"):
+        lstmkit_export.run(cfg)

@@ -8,13 +8,12 @@ import sys
 from importlib import resources
 
 import pytest
-from helpers import QUIET, compose_config
+from helpers import EXPERIMENTS, QUIET, compose_config
 from hydra.errors import HydraException
 
 from lstmkit.utils.hydra import CONFIG_MODULE, explain_override_error
 
 CONF = resources.files(CONFIG_MODULE)
-EXPERIMENTS = sorted(p.name.removesuffix(".yaml") for p in (CONF / "experiment").iterdir() if p.name.endswith(".yaml"))
 SEARCHES = sorted(p.name.removesuffix(".yaml") for p in (CONF / "hparams_search").iterdir() if p.name.endswith(".yaml"))
 
 

@@ -118,17 +118,21 @@ def test_scalers_are_fitted_per_series_on_its_training_steps(tmp_path):
         np.testing.assert_allclose(original, part["y"].to_numpy()[6:9], rtol=1e-5)
 
 
-def test_wide_file_and_file_without_id_column(tmp_path):
+def test_wide_file_and_file_without_id_column(tmp_path, caplog):
     _, frame = long_file(tmp_path, lengths=(40, 40, 40), gap=False)
     frame["ds"] = pd.to_datetime(frame["ds"])
     wide = frame.assign(ds=frame.groupby("unique_id").cumcount()).pivot(index="ds", columns="unique_id", values="y")
     wide.index = pd.date_range("2015-01-01", periods=40, freq="W-MON")
+    wide.iloc[:3, 2] = np.nan  # series c starts three weeks later
     wide.rename_axis("week").reset_index().to_csv(tmp_path / "wide.csv", index=False)
     dm = PanelForecastDataModule(path=str(tmp_path / "wide.csv"), format="wide", time_column="week", input_length=6,
                                  horizon=2, val_size=4, test_size=4)
-    dm.setup()
+    with caplog.at_level(logging.INFO, logger="lstmkit.data"):
+        dm.setup()
+    assert "3 empty cell(s) of the wide table left out ({'c': 3})" in caplog.text
     assert dm.ids == ["a", "b", "c"] and dm.frequency == "W-MON" and dm.season == 52
     np.testing.assert_allclose(dm.target_series[1], wide["b"].to_numpy())
+    assert dm.index[2][0] == wide.index[3] and len(dm.target_series[2]) == 37
 
     one = frame[frame.unique_id == "a"].drop(columns="unique_id").rename(columns={"ds": "month", "y": "sales"})
     one.to_parquet(tmp_path / "one.parquet")
@@ -144,8 +148,10 @@ def test_quantile_model_predicts_ordered_quantiles_with_integer_times(tmp_path):
     pd.DataFrame({"year": years, "value": values}).to_csv(tmp_path / "yearly.csv", index=False)
     _, metrics = trained_run(tmp_path, tmp_path / "yearly.csv", [
         "data.time_column=year", "data.target=value", "model.loss=quantile", "model.quantiles=[0.1,0.5,0.9]",
-        "model.net.outputs=3", "model.net.feedback_index=1", "data.season=11"])
-    assert "test/coverage" in metrics["test"]
+        "model.net.outputs=3", "model.net.feedback_index=1", "data.season=11",
+        "model.classical={order: [1, 0, 0], trend: c}"])
+    assert {"test/coverage", "test/sarimax/coverage", "test/sarimax/mase", "test/series/value/sarimax/mae"} <= set(
+        metrics["test"])
     result = predict.run(predict_cfg(tmp_path, metrics["best_checkpoint"], tmp_path / "yearly.csv"))
     assert list(result.columns) == ["unique_id", "ds", "y_hat", "y_hat_q10", "y_hat_q50", "y_hat_q90"]
     assert list(result["ds"]) == [1960, 1961, 1962]

@@ -109,7 +109,12 @@ def long_frame(frame: pd.DataFrame, source: str, *, format: str = "long", id_col
         values = {c: _numeric(frame[c], source, c) for c in series}
         wide = pd.DataFrame({TIME: frame[time_column], **values})
         frame = wide.melt(id_vars=TIME, var_name=ID, value_name=TARGET)[[ID, TIME, TARGET]]
-        frame = frame.dropna(subset=[TARGET]) if len(series) > 1 else frame  # unequal lengths leave NaN tails
+        if len(series) > 1:  # series of unequal lengths leave empty cells; those inside a series come back as gaps
+            empty = frame[TARGET].isna()
+            if empty.any():
+                log.info("%s: %d empty cell(s) of the wide table left out (%s)", source, int(empty.sum()),
+                         frame.loc[empty, ID].value_counts().to_dict())
+            frame = frame[~empty]
         id_column, time_column, target = ID, TIME, TARGET
     elif format != "long":
         raise ValueError(f"data.format: expected 'long' or 'wide', got {format!r}")

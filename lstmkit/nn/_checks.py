@@ -55,6 +55,8 @@ def check_lengths(lengths: Tensor, batch: int, steps: int) -> Tensor:
         raise TypeError(f"lengths: expected an integer tensor, got dtype {lengths.dtype}")
     if lengths.dim() != 1 or lengths.shape[0] != batch:
         raise ValueError(f"lengths: expected shape ({batch},) (one per sequence), got {tuple(lengths.shape)}")
+    if lengths.device.type == "meta":
+        raise ValueError("lengths: expected a tensor with values (on any real device), got a meta tensor")
     if torch.compiler.is_compiling():
         return lengths  # value checks would need a device sync and break the graph
     lengths_cpu = lengths.to("cpu", torch.int64)

@@ -18,13 +18,14 @@ FROM_TORCH_OPTIONS = ("backend", "layer_norm", "zoneout_cell", "zoneout_hidden",
 
 def refuse_variant(layer: nn.Module) -> None:
     """Raise a ``ValueError`` naming the first variant option of ``layer`` that torch's layers cannot run."""
-    for name, value in vars(layer.variant).items():
-        if value:
-            raise ValueError(
-                f"to_torch: {type(layer).__name__} has {name}={value!r}, which torch.nn.{type(layer).__name__} has "
-                "no equivalent of (it runs the vanilla LSTM only); for inference export, use "
-                "lstmkit.nn.convert(model, to='export') (lstmkit.nn.traceable), which runs every variant in eval mode"
-            )
+    if layer.variant.active:
+        name = layer.variant.active[0]
+        raise ValueError(
+            f"to_torch: {type(layer).__name__} has {name}={getattr(layer.variant, name)!r}, which "
+            f"torch.nn.{type(layer).__name__} has no equivalent of (it runs the vanilla LSTM only); for inference "
+            "export, use lstmkit.nn.convert(model, to='export') (lstmkit.nn.traceable), which runs every variant "
+            "in eval mode"
+        )
 
 
 def check_torch_module(module: nn.Module, expected: type, options: dict) -> None:

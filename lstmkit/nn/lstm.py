@@ -155,6 +155,8 @@ class LSTM(nn.Module):
             raise ValueError(f"input: expected at least one time step, got shape {given_shape}")
         if lengths is not None:
             lengths = check_lengths(lengths, batch, steps)
+            if batch == 0:  # no sequence to mask: the result of the unpadded call (torch cannot pack an empty batch)
+                lengths = None
         if resets is not None:
             resets = check_resets(resets, steps, batch, batch_first, unbatched)
 

@@ -42,7 +42,7 @@ class TraceableLSTM(nn.Module):
             self.register_parameter(name, parameter)
 
     def extra_repr(self) -> str:
-        options = "".join(f", {k}={v!r}" for k, v in vars(self.variant).items() if v)
+        options = f", {self.variant.description}" if self.variant.description else ""
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"bidirectional={self.bidirectional}, proj_size={self.proj_size}{options}")
 

@@ -195,7 +195,7 @@ class Task(L.LightningModule):
                          on_step=True, on_epoch=False)
 
     def configure_model(self) -> None:
-        if self.hparams.compile and self._compiled_net_id != id(self.net):  # once per network built
+        if self.hparams.compile and self.net is not None and self._compiled_net_id != id(self.net):  # once per net
             self.net.compile(dynamic=self.hparams.compile_dynamic, mode=self.hparams.compile_mode)
             self._compiled_net_id = id(self.net)
 

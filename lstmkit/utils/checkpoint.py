@@ -39,6 +39,7 @@ from typing import IO, Any
 
 import hydra
 import torch
+from lightning.pytorch import LightningModule
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 __all__ = ["ALLOWED", "AtomicCheckpointIO", "CheckpointError", "load_checkpoint", "load_task", "save_atomic"]
@@ -201,14 +202,13 @@ def load_task(task_class: type | str, path: str | Path, name: str = "ckpt_path",
         path, name: the file, and what it is called in errors (see :func:`load_checkpoint`).
         **overrides: task arguments that replace the checkpoint's (e.g. ``test_beam_size=1``).
     """
-    from lstmkit.tasks.base import Task
-
     label = _label(name, path)
     if isinstance(task_class, str):
         if not task_class.startswith("lstmkit."):
             raise CheckpointError(f"{label}: refused: task {task_class!r} is not an lstmkit task")
         task_class = hydra.utils.get_class(task_class)
-    if not (isinstance(task_class, type) and issubclass(task_class, Task)):
+    # every lstmkit LightningModule is a lstmkit.tasks.base.Task; utils does not import tasks (docs/DESIGN.md §1)
+    if not (isinstance(task_class, type) and issubclass(task_class, LightningModule)):
         raise TypeError(f"task_class: expected a subclass of lstmkit.tasks.base.Task, got {task_class!r}")
     checkpoint = load_checkpoint(path, name, require=("state_dict", "hyper_parameters"))
     hparams = {**checkpoint["hyper_parameters"], **overrides}
