@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from triton_helpers import FEATURES, NAMES, check_vs_reference, make_inputs, run_op
+from triton_helpers import FEATURES, NAMES, check_vs_reference, make_inputs, run_op, strict_kernels
 
 from lstmkit.ops import available_backends
 
@@ -23,13 +23,7 @@ if "triton" in available_backends():
     from lstmkit.ops import triton_backend
 
 
-@pytest.fixture(autouse=True)
-def _poison_and_ieee(monkeypatch):
-    monkeypatch.setattr(launch, "POISON_OUTPUTS", True)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    previous = triton_backend.get_strategy()
-    yield
-    triton_backend.set_strategy(previous)
+_strict = pytest.fixture(autouse=True)(strict_kernels)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import types
 
 import pytest
 import torch
-from triton_helpers import DEVICE, make_inputs, rel_error
+from triton_helpers import DEVICE, make_inputs, rel_error, strict_kernels
 
 from lstmkit.ops import available_backends, recurrence
 
@@ -21,13 +21,7 @@ if "triton" in available_backends():
     from lstmkit.ops import triton_backend
 
 
-@pytest.fixture(autouse=True)
-def _poison_and_ieee(monkeypatch):
-    monkeypatch.setattr(launch, "POISON_OUTPUTS", True)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    previous = triton_backend.get_strategy()
-    yield
-    triton_backend.set_strategy(previous)
+_strict = pytest.fixture(autouse=True)(strict_kernels)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)

@@ -13,7 +13,17 @@ import zlib
 
 import pytest
 import torch
-from triton_helpers import DEVICE, FEATURES, LN_NAMES, NAMES, check_vs_reference, make_inputs, rel_error, run_op
+from triton_helpers import (
+    DEVICE,
+    FEATURES,
+    LN_NAMES,
+    NAMES,
+    check_vs_reference,
+    make_inputs,
+    rel_error,
+    run_op,
+    strict_kernels,
+)
 
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends, recurrence, resolve_backend
@@ -21,17 +31,10 @@ from lstmkit.ops import available_backends, recurrence, resolve_backend
 pytestmark = pytest.mark.skipif("triton" not in available_backends(), reason="triton backend not registered")
 
 if "triton" in available_backends():
-    from lstmkit.kernels import launch
 
     from lstmkit.ops import triton_backend
 
-@pytest.fixture(autouse=True)
-def _poison_and_ieee(monkeypatch):
-    monkeypatch.setattr(launch, "POISON_OUTPUTS", True)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # fp32 must meet 1e-4 on a GPU too
-    previous = triton_backend.get_strategy()
-    yield
-    triton_backend.set_strategy(previous)
+_strict = pytest.fixture(autouse=True)(strict_kernels)
 
 
 def _seed(*key) -> int:

@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 import torch
-from triton_helpers import DEVICE, rel_error, vanilla_inputs
+from triton_helpers import DEVICE, rel_error, strict_kernels, vanilla_inputs
 
 from lstmkit.nn import LSTM
 from lstmkit.ops import available_backends, recurrence, resolve_backend
@@ -28,14 +28,7 @@ NAMES = ("y", "h_n", "c_n", "d_pre", "d_w_hh", "d_h0", "d_c0")
 ATOL = {torch.float16: 5e-4, torch.bfloat16: 4e-3}  # added to 2x the same-dtype reference's error (~1 ulp)
 
 
-@pytest.fixture(autouse=True)
-def _poison_and_ieee(monkeypatch):
-    monkeypatch.setattr(launch, "POISON_OUTPUTS", True)
-    # fp32 must meet 1e-4 on a GPU too: TF32 off, as for cuDNN
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    previous = triton_backend.get_strategy()
-    yield
-    triton_backend.set_strategy(previous)
+_strict = pytest.fixture(autouse=True)(strict_kernels)
 
 
 def _run(backend, dtype, primals, cotangents, lengths, loss="weighted"):
