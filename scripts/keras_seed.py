@@ -144,6 +144,7 @@ def tuner_search(x: np.ndarray, y: np.ndarray, trials: int, epochs: int) -> None
 
 
 def main() -> None:
+    tf.get_logger().setLevel("ERROR")   # retracing notices of the repeated model.predict calls
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(0)
