@@ -28,8 +28,8 @@ checks that in the PTX (and that no ``wgmma`` appears). Per step a program strea
 reads its 4H × 16 W slice from shared memory.
 
 ``PERSISTENT=False`` runs the same body for the single step ``t = T-1-s0`` and returns (the launch boundary is the
-barrier; ``dh``/``dc`` go through ``dh_state``/``dc_state``): the launcher runs it under TRITON_INTERPRET=1, where a
-spin-wait would never end.
+barrier; ``dh``/``dc`` go through ``dh_state``/``dc_state``): ``persistent_launch.persistent_backward(...,
+one_step=True)`` runs it T+1 times, which works under TRITON_INTERPRET=1 (tests), where a spin-wait would never end.
 """
 
 import triton
