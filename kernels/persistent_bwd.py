@@ -101,6 +101,7 @@ def lstm_bwd_persistent_kernel(
     INTERPRET_BF16: tl.constexpr,
     PRECISION: tl.constexpr,
     PERSISTENT: tl.constexpr,  # all T+1 iterations with the counter; False: iteration s0 only, no waiting
+    GATES_AT_ONCE: tl.constexpr,  # load da_{t+1}'s four gate chunks before the first MMA (needs 4·16·K·2 B shared)
 ):
     pid_b = tl.program_id(0)
     num_p = tl.num_programs(1)
@@ -123,6 +124,7 @@ def lstm_bwd_persistent_kernel(
     else:
         lens = tl.full((BLOCK_B,), T, tl.int32)
     dt = d_pre_ptr.dtype.element_ty
+    zero = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
     dh = tl.load(dh_state_ptr + state_offs, mask=mask, other=0.0)
     dc = tl.load(dc_state_ptr + state_offs, mask=mask, other=0.0)
     if PERSISTENT:
@@ -138,11 +140,19 @@ def lstm_bwd_persistent_kernel(
             wait_for(count_ptr + pid_b, num_p * s)
         d_pre_next = d_pre_ptr + tl.minimum(t + 1, T - 1) * B * 4 * H
         da_mask = row_ok[:, None] & k_ok[None, :] & (t_rows + 1 < T)
-        acc = dot(_da_gate(d_pre_next, 0, rows, ks, da_mask, H), w_i, tl.zeros((BLOCK_B, BLOCK_H), tl.float32),
-                  INTERPRET_BF16, PRECISION)
-        acc = dot(_da_gate(d_pre_next, 1, rows, ks, da_mask, H), w_f, acc, INTERPRET_BF16, PRECISION)
-        acc = dot(_da_gate(d_pre_next, 2, rows, ks, da_mask, H), w_g, acc, INTERPRET_BF16, PRECISION)
-        acc = dot(_da_gate(d_pre_next, 3, rows, ks, da_mask, H), w_o, acc, INTERPRET_BF16, PRECISION)
+        # one accumulator per gate: no dependency between the gates' MMA chains (ptxas still issues them in order)
+        if GATES_AT_ONCE:  # the four chunks are loaded (and staged) before the first MMA: one L2 round trip
+            da_i = _da_gate(d_pre_next, 0, rows, ks, da_mask, H)
+            da_f = _da_gate(d_pre_next, 1, rows, ks, da_mask, H)
+            da_g = _da_gate(d_pre_next, 2, rows, ks, da_mask, H)
+            da_o = _da_gate(d_pre_next, 3, rows, ks, da_mask, H)
+            acc = (dot(da_i, w_i, zero, INTERPRET_BF16, PRECISION) + dot(da_f, w_f, zero, INTERPRET_BF16, PRECISION)
+                   + dot(da_g, w_g, zero, INTERPRET_BF16, PRECISION) + dot(da_o, w_o, zero, INTERPRET_BF16, PRECISION))
+        else:  # one chunk staged at a time (its load follows the previous gate's MMAs)
+            acc = (dot(_da_gate(d_pre_next, 0, rows, ks, da_mask, H), w_i, zero, INTERPRET_BF16, PRECISION)
+                   + dot(_da_gate(d_pre_next, 1, rows, ks, da_mask, H), w_f, zero, INTERPRET_BF16, PRECISION)
+                   + dot(_da_gate(d_pre_next, 2, rows, ks, da_mask, H), w_g, zero, INTERPRET_BF16, PRECISION)
+                   + dot(_da_gate(d_pre_next, 3, rows, ks, da_mask, H), w_o, zero, INTERPRET_BF16, PRECISION))
         dh = tl.where(t_rows + 1 < lens[:, None], acc, dh)  # da_{t+1} = 0 past a row's length: dh passes through
         i, f, g, o, c, c_prev, grad_y = step
         da_i, da_f, da_g, da_o, dc_prev, _, _ = cell_backward(

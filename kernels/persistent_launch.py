@@ -25,6 +25,13 @@ def persistent_config(hidden: int) -> KernelConfig:
     return KernelConfig(PERSISTENT_BLOCK_B, PERSISTENT_BLOCK_H, block_k, 4 if block_k <= 512 else 8)
 
 
+def gates_at_once(hidden: int) -> bool:
+    """Whether the backward kernel loads the four gate chunks of ``da_{t+1}`` before its first MMA (one L2 round trip
+    per step instead of four): up to K = 512, where their staging doubles its shared memory to 64 / 128 KB; at
+    K = 1024 that would be 256 KB, over sm_90's 227 KB (docs/KERNELS.md), so they are staged one at a time."""
+    return persistent_config(hidden).block_k <= 512
+
+
 def check_resident(kernel, grid, args: tuple, kwargs: dict, device: torch.device) -> None:
     """A persistent kernel spins until the other programs of its batch block finish a step: all of them must be
     resident at once (one per SM), else it would never end; raises ``Refusal`` when that is not assured."""
@@ -87,7 +94,8 @@ def persistent_backward(grad_y, grad_h_n, grad_c_n, gates, cells, w_hh, c0, leng
     grid = (triton.cdiv(batch, cfg.block_b), triton.cdiv(hidden, cfg.block_h))
     count = torch.zeros(grid[0], dtype=torch.int32, device=device)
     kwargs = dict(H=hidden, HAS_LENGTHS=has_lengths, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h, BLOCK_K=cfg.block_k,
-                  num_warps=cfg.num_warps, PERSISTENT=not one_step, **dot_options(dtype))
+                  num_warps=cfg.num_warps, PERSISTENT=not one_step, GATES_AT_ONCE=gates_at_once(hidden),
+                  **dot_options(dtype))
     args = (grad_y.contiguous(), gates.contiguous(), cells.contiguous(), c0.contiguous(), w_hh.contiguous(), d_pre,
             dh_state, dc_state, lens, count)
     if one_step:

@@ -129,6 +129,8 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
             flags = {**{k: False for k in FLAGS if k in fn.arg_names}, **flags}  # every constexpr named
             if "PREFETCH" in fn.arg_names:
                 flags["PREFETCH"] = launch.sequence_prefetch(dtype)
+            if "GATES_AT_ONCE" in fn.arg_names:
+                flags["GATES_AT_ONCE"] = persistent_launch.gates_at_once(hidden)
             for has_lengths in lengths:
                 consts = dict(H=hidden, HAS_LENGTHS=has_lengths, **blocks, **flags, **options)
                 label = name + ("+lengths" if has_lengths else "")

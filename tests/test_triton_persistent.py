@@ -72,16 +72,13 @@ def _oracle(primals, cotangents, lens):
     return [o.detach() for o in outs] + [pre.grad, w_hh.grad, h0.grad, c0.grad]
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("case", [(4, 3, 40, [4, 2, 1]), (3, 17, 24, None)], ids=["H40-len", "B17H24"])
-def test_forward_backward_one_step_vs_float64_loop(case, dtype, one_step_persistent):
-    """Both persistent kernels through the op (dW_hh from the backward's d_pre): H not a multiple of the 16-unit
-    block, two batch blocks (B=17), rows ending at different steps. fp32 within 1e-4 of the float64 loop; bf16 within
-    2x the reference backend's own bf16 error (+ 1 ulp)."""
+def _check_vs_loop(case, dtype, calls):
+    """Forward and backward through the op (dW_hh from the backward's d_pre) against :func:`_oracle`: fp32 within
+    1e-4; bf16 within 2x the reference backend's own bf16 error (+ 1 ulp)."""
     steps, batch, hidden, lengths = case
     primals, _, cotangents, lens = make_inputs(steps, batch, hidden, (), seed=steps * batch + hidden, lengths=lengths)
     got = run_op("triton", dtype, primals, {}, cotangents, lens)[:7]
-    assert one_step_persistent == ["persistent_forward", "persistent_backward"]
+    assert calls == ["persistent_forward", "persistent_backward"]
     exact = _oracle(primals, cotangents, lens)
     floor = (run_op("reference", dtype, primals, {}, cotangents, lens)[:7] if dtype == torch.bfloat16
              else [None] * 7)
@@ -89,6 +86,21 @@ def test_forward_backward_one_step_vs_float64_loop(case, dtype, one_step_persist
         assert a.dtype == dtype, name
         tol = 1e-4 if r is None else 2 * rel_error(r, b) + BF16_ATOL
         assert rel_error(a, b) <= tol, (name, rel_error(a, b), tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("case", [(4, 3, 40, [4, 2, 1]), (3, 17, 24, None)], ids=["H40-len", "B17H24"])
+def test_forward_backward_one_step_vs_float64_loop(case, dtype, one_step_persistent):
+    """Both persistent kernels: H not a multiple of the 16-unit block, two batch blocks (B=17), rows ending at
+    different steps; the backward loads da's four gate chunks at once (as up to K = 512)."""
+    _check_vs_loop(case, dtype, one_step_persistent)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_backward_with_gate_chunks_one_at_a_time_vs_float64_loop(dtype, one_step_persistent, monkeypatch):
+    """The backward's other load order (K = 1024 on a GPU: one gate chunk of da staged at a time)."""
+    monkeypatch.setattr(persistent_launch, "gates_at_once", lambda hidden: False)
+    _check_vs_loop((4, 3, 40, [4, 2, 1]), dtype, one_step_persistent)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the spin-wait needs all programs resident: a GPU")
