@@ -122,12 +122,12 @@ def test_a_mid_epoch_state_dict_holds_every_step_so_far(tmp_path):
     sizes = [len(t) for _, t, _ in probe.reference]
     assert len(sizes) == 5
     state = probe.state
-    torch.testing.assert_close(state["train_metrics.mse.sum_squared_error"].double().sum(), ((preds - target) ** 2).sum(),
-                               rtol=1e-5, atol=0)
+    squared = state["train_metrics.mse.sum_squared_error"].double().sum()
+    torch.testing.assert_close(squared, ((preds - target) ** 2).sum(), rtol=1e-5, atol=0)
     assert int(state["train_metrics.mse.total"].sum()) == sum(sizes)
     weighted = sum(loss * n for (_, _, loss), n in zip(probe.reference, sizes))
-    torch.testing.assert_close(state["train_loss.mean_value"].double().sum(), torch.tensor(weighted, dtype=torch.float64),
-                               rtol=1e-5, atol=0)
+    torch.testing.assert_close(state["train_loss.mean_value"].double().sum(),
+                               torch.tensor(weighted, dtype=torch.float64), rtol=1e-5, atol=0)
     assert float(state["train_loss.weight"].sum()) == sum(sizes)
 
 
