@@ -89,10 +89,12 @@ def _check_vs_loop(case, dtype, calls):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("case", [(4, 3, 40, [4, 2, 1]), (3, 17, 24, None)], ids=["H40-len", "B17H24"])
+@pytest.mark.parametrize("case", [(4, 3, 40, [4, 2, 1]), (3, 17, 24, None), (1, 2, 16, None)],
+                         ids=["H40-len", "B17H24", "T1"])
 def test_forward_backward_one_step_vs_float64_loop(case, dtype, one_step_persistent):
     """Both persistent kernels: H not a multiple of the 16-unit block, two batch blocks (B=17), rows ending at
-    different steps; the backward loads da's four gate chunks at once (as up to K = 512)."""
+    different steps, a single step (the closing d_h0 iteration right after the first); the backward loads da's four
+    gate chunks at once (as up to K = 512)."""
     _check_vs_loop(case, dtype, one_step_persistent)
 
 
