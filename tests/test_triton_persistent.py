@@ -164,3 +164,17 @@ def test_persistent_is_opt_in_for_both_passes():
     assert launch.choose_strategy(512, torch.bfloat16, "persistent", backward=True) == "persistent"
     assert launch.choose_strategy(512, torch.bfloat16, "auto") == "step"  # never chosen unless asked for
     assert launch.choose_strategy(512, torch.bfloat16, "auto", backward=True) == "step"
+
+
+def test_refused_when_the_shared_memory_per_block_is_too_small(monkeypatch):
+    """A consumer GPU's ~99 KB per block: each pass names its kernel and the figures."""
+    monkeypatch.setattr(launch, "interpreting", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(
+        multi_processor_count=132))
+    monkeypatch.setattr(launch, "shared_memory", lambda *args: (163_840, 101_376))
+    primals, *_ = make_inputs(2, 20, 48, (), seed=3)
+    message = r"needs 163840 bytes of shared memory per block, more than this GPU's 101376"
+    with pytest.raises(ValueError, match="lstm_fwd_persistent_kernel " + message):
+        launch.lstm_forward(*(p.to(DEVICE, torch.float32) for p in primals), strategy="persistent")
+    with pytest.raises(ValueError, match="lstm_bwd_persistent_kernel " + message):
+        launch.lstm_backward(*_saved(2, 20, 48), strategy="persistent")
