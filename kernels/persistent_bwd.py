@@ -9,7 +9,9 @@ sequence. Per step t, from T-1 down to 0, then once more for ``d_h0`` (``t = -1`
 1. prefetch what step t-1 needs (its gates, ``c_{t-1}``, ``c_{t-2}`` or ``c0``, ``grad_y_{t-1}``): in flight while
    step t waits and computes;
 2. wait until the per-batch-block counter reaches P·(T-1-t) (every program has written ``da_{t+1}``), with acquire
-   semantics, then read all of ``da_{t+1}`` (``d_pre[t+1]``, B-tile × 4H, through L2: written by other SMs);
+   semantics, then read all of ``da_{t+1}`` (``d_pre[t+1]``, B-tile × 4H, through L2: written by other SMs) — its
+   four gate chunks all before the first MMA up to K = 512 (``GATES_AT_ONCE``: one L2 round trip), one at a time at
+   K = 1024, where staging all four would need 256 KB of shared memory besides the slice;
 3. ``dh_t[:, j] = da_{t+1} · W_hh[:, j]``: four MMAs ``da_{t+1,g} (BLOCK_B, K) · W_g (K, BLOCK_H)``, K = 4H in all,
    where a row's length reaches t+1 (else the carried gradient of ``h_n`` passes through unchanged); then
    ``grad_y_t`` is added and the cell backward of :func:`.cell.cell_backward` runs for the program's units;
