@@ -9,6 +9,8 @@
 - ``"step"``: one launch per step (:mod:`.step`), any hidden size. With LayerNorm (``VariantInputs``), two per
   step: the matmul in :mod:`.step`, the rest in a row kernel (:mod:`.rows`). The launch sequences are built in
   :mod:`.steps` and, on CUDA, captured once per shape in a CUDA graph and replayed (:mod:`.graphs`).
+- ``"persistent"``: opt-in, vanilla only; one launch per pass with every program resident (:mod:`.persistent`,
+  :mod:`.persistent_bwd`, launched by :mod:`.persistent_launch`), refused where that cannot be assured.
 
 Under ``"auto"``, a sequence kernel that cannot run here (a tensor beyond int32 indexing, or more shared memory
 per block than the device's ``shared_memory_per_block_optin``) gives way to the step strategy; asked for by name,
@@ -127,11 +129,11 @@ def choose_strategy(
     layer_norm: bool = False,
 ) -> str:
     """``"sequence"`` where W_hh fits on chip for this pass (or when asked), else ``"step"``. ``"persistent"`` is
-    opt-in and forward only: its backward runs the step strategy."""
+    opt-in (never chosen by ``"auto"``), forward and backward."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy: expected one of {list(STRATEGIES)}, got {strategy!r}")
     if strategy == "persistent":
-        return "step" if backward else strategy
+        return strategy
     limit = sequence_max_hidden(dtype, _arch_major(device), backward, layer_norm)
     if strategy == "auto":
         return "sequence" if hidden <= limit else "step"
@@ -261,6 +263,12 @@ def _refused(strategy: str, why: Refusal) -> None:
         raise ValueError(f"strategy={strategy!r} cannot run this call: {why}; use 'step' or 'auto'") from None
 
 
+def _vanilla_only(flags: dict) -> None:
+    if any(flags.values()):
+        raise ValueError("strategy='persistent' runs the vanilla LSTM only, not "
+                         f"{[k for k, v in flags.items() if v]}; use 'step', 'sequence' or 'auto'")
+
+
 @_in_float32
 def lstm_forward(
     pre: torch.Tensor,  # (T, B, 4H) input projection plus biases
@@ -281,13 +289,11 @@ def lstm_forward(
     lens, has_lengths = lengths_arg(lengths, device)
     flags, ptrs = variant.flags(), variant.pointers(pre)
     if chosen == "persistent":
-        if any(flags.values()):
-            raise ValueError("strategy='persistent' runs the vanilla LSTM only, not "
-                             f"{[k for k, v in flags.items() if v]}; use 'step', 'sequence' or 'auto'")
-        from .persistent_launch import persistent_forward  # it builds on this module's helpers
+        _vanilla_only(flags)
+        from . import persistent_launch  # it builds on this module's helpers
 
         try:
-            return persistent_forward(pre, w_hh, h0, c0, lengths)
+            return persistent_launch.persistent_forward(pre, w_hh, h0, c0, lengths)
         except Refusal as why:
             _refused(strategy, why)
     if chosen == "sequence":
@@ -357,6 +363,16 @@ def lstm_variant_backward(
     dummy = ptrs["keep_ptr"].new_empty(1)
     r_hat = r_hat.float().contiguous() if flags["LN_H"] else dummy.float()
     r_rstd = r_rstd.float().contiguous() if flags["LN_H"] else dummy.float()
+    if chosen == "persistent":
+        _vanilla_only(flags)
+        from . import persistent_launch
+
+        try:
+            d_pre, d_h0, d_c0 = persistent_launch.persistent_backward(grad_y, grad_h_n, grad_c_n, gates, cells, w_hh,
+                                                                      c0, lengths)
+            return d_pre, d_pre, None, d_h0, d_c0
+        except Refusal as why:
+            _refused(strategy, why)
     if chosen == "sequence":
         cfg = kernel_config("sequence", batch, hidden, dtype, variant.layer_norm)
         d_pre = alloc(steps, batch, four_h, dtype=dtype, device=device)

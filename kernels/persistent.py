@@ -20,13 +20,30 @@ Per step t:
 ``PERSISTENT=False`` runs the same per-step body for the single step ``t0`` and returns: the launch boundary is
 the barrier, the state goes through ``h_state``/``c_state``. The launcher uses it under TRITON_INTERPRET=1 tests
 (the interpreter runs programs one after another, so a spin-wait would never end): exactly the code of a
-persistent step, without the wait and signal. Backward: the step strategy's kernels (docs/KERNELS.md).
+persistent step, without the wait and signal. Backward: :mod:`.persistent_bwd`, the same scheme in reverse.
 """
 
 import triton
 import triton.language as tl
 
 from .cell import cast, cell_forward, dot, to_output
+
+
+@triton.jit
+def wait_for(counter, target):
+    """Spin until ``*counter >= target`` with acquire semantics (GPU scope), then a CTA barrier: every thread's
+    loads that follow see what the programs that counted had stored before their release."""
+    seen = tl.atomic_add(counter, 0, sem="acquire", scope="gpu")
+    while seen < target:
+        seen = tl.atomic_add(counter, 0, sem="acquire", scope="gpu")
+    tl.debug_barrier()
+
+
+@triton.jit
+def signal_step(counter):
+    """Count this program's step as done: a CTA barrier (every thread's stores before it), then a release increment."""
+    tl.debug_barrier()
+    tl.atomic_add(counter, 1, sem="release", scope="gpu")
 
 
 @triton.jit
@@ -101,10 +118,7 @@ def lstm_fwd_persistent_kernel(
     for t in range(t0, t_end):
         p_next = _load_pre_t(pre_ptr, tl.minimum(t + 1, T - 1), B, gate_offs, gate_mask, H)  # prefetch P_{t+1}
         if PERSISTENT:  # every program of this batch block has stored h_{t-1}
-            seen = tl.atomic_add(count_ptr + pid_b, 0, sem="acquire", scope="gpu")
-            while seen < num_p * t:
-                seen = tl.atomic_add(count_ptr + pid_b, 0, sem="acquire", scope="gpu")
-            tl.debug_barrier()
+            wait_for(count_ptr + pid_b, num_p * t)
         h_t = tl.load(hs_ptr + t * B * H + h_offs, mask=h_mask, other=0.0, cache_modifier=".cg")
         acc = dot(w, h_t, p_t.to(tl.float32), INTERPRET_BF16, PRECISION)  # (4·BLOCK_H, BLOCK_B)
         a_i, a_f, a_g, a_o = _gate_rows(acc, BLOCK_H, BLOCK_B)
@@ -121,8 +135,7 @@ def lstm_fwd_persistent_kernel(
         h_keep = tl.where(active, cast(h_new, dt, INTERPRET_BF16), h_keep)
         c = tl.where(active, c_new, c)
         if PERSISTENT:  # h_t of this slice is stored: release it to the other programs
-            tl.debug_barrier()
-            tl.atomic_add(count_ptr + pid_b, 1, sem="release", scope="gpu")
+            signal_step(count_ptr + pid_b)
         p_t = p_next
     tl.store(h_state_ptr + state_offs, h_keep, mask=state_mask)
     tl.store(c_state_ptr + state_offs, c, mask=state_mask)

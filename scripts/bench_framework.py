@@ -225,7 +225,8 @@ def framework(experiment: str, overrides: list[str]) -> tuple[Clock, Clock, int]
     return step, fit, result["global_step"]
 
 
-def bench(experiment: str, steps: int | None, repeats: int, threads: int) -> dict[str, list[Clock]]:
+def bench(experiment: str, steps: int | None, repeats: int, threads: int,
+          extra: tuple[str, ...] = (), variant: tuple[str, ...] = ()) -> dict[str, list[Clock]]:
     import torch
 
     from lstmkit.utils.memory import keep_freed_memory
@@ -234,7 +235,7 @@ def bench(experiment: str, steps: int | None, repeats: int, threads: int) -> dic
     keep_freed_memory()  # as scripts/train.py does by default (extras.keep_freed_memory), for every contender
     # optimized_metric=null: a run shorter than an epoch (lm_ptb_word) never validates, so has no val/…_best
     quiet = ["extras.print_config=false", "test=false", "optimized_metric=null", f"threads={threads}",
-             "callbacks.early_stopping=null"]
+             "callbacks.early_stopping=null", *extra]
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as out:
         cfg = compose(experiment, quiet, out)
         if steps is None:
@@ -246,6 +247,8 @@ def bench(experiment: str, steps: int | None, repeats: int, threads: int) -> dic
           f"{type(work.make_net()).__name__} ({cfg.model.net.get('hidden_size')} units, "
           f"{cfg.model.net.get('num_layers')} layers)", flush=True)
     times: dict[str, list[Clock]] = {k: [] for k in CONTENDERS}
+    if variant:
+        times["variant"] = []
     for repeat in range(repeats):
         times["hand loop"].append(hand_loop(work, steps))
         step, fit, done = framework(experiment, overrides)
@@ -253,6 +256,8 @@ def bench(experiment: str, steps: int | None, repeats: int, threads: int) -> dic
             raise RuntimeError(f"{experiment}: the framework ran {done} steps, expected {steps}")
         times["framework"].append(step)
         times["fit"].append(fit)
+        if variant:
+            times["variant"].append(framework(experiment, [*overrides, *variant])[0])
         times["lightning floor"].append(lightning_floor(work, steps, empty=False))
         times["empty step"].append(lightning_floor(work, steps, empty=True))
         print(f"  repeat {repeat + 1} (ms/step, wall/CPU): "
@@ -286,13 +291,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--startup-repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--variant", nargs="+", default=[], metavar="OVERRIDE",
+                        help="also time the framework with these Hydra overrides, interleaved (an A/B of a setting)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every contender, e.g. "
+                        "callbacks.step_checkpoint=null to see what one callback costs")
     args = parser.parse_args()
     t0 = time.time()
     print(f"python {' '.join(sys.argv)}\nload average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     results = []
     for experiment in args.experiments:
-        times = bench(experiment, args.steps or DEFAULT_STEPS.get(experiment), args.repeats, args.threads)
+        times = bench(experiment, args.steps or DEFAULT_STEPS.get(experiment), args.repeats, args.threads,
+                      tuple(args.overrides), tuple(args.variant))
         starts = []
         for _ in range(args.startup_repeats):
             starts.append(startup(experiment, sys.executable))
@@ -313,6 +323,9 @@ def main() -> None:
         print(f"| {experiment} | {ms(times, 'hand loop')} | {ms(times, 'framework')} | {ratio(times, 'framework')} "
               f"| {ms(times, 'fit')} | {ratio(times, 'fit')} | {ms(times, 'lightning floor')} "
               f"| {ms(times, 'empty step')} | {started} |")
+        if "variant" in times:
+            print(f"\nframework with {' '.join(args.variant)}: {ms(times, 'variant')} ms/step, "
+                  f"{ratio(times, 'variant')} the hand loop, {ratio(times, 'variant', 'framework')} the framework")
 
 
 def ms(times: dict[str, list[Clock]], name: str) -> str:
@@ -320,9 +333,9 @@ def ms(times: dict[str, list[Clock]], name: str) -> str:
     return " / ".join(f"{statistics.median(getattr(c, k) for c in times[name]) * 1e3:.2f}" for k in Clock._fields)
 
 
-def ratio(times: dict[str, list[Clock]], name: str) -> str:
-    """Median over repeats of the contender's time divided by the hand loop's of the same repeat, wall / CPU."""
-    pairs = list(zip(times[name], times["hand loop"]))
+def ratio(times: dict[str, list[Clock]], name: str, baseline: str = "hand loop") -> str:
+    """Median over repeats of the contender's time divided by the baseline's of the same repeat, wall / CPU."""
+    pairs = list(zip(times[name], times[baseline]))
     return " / ".join(f"{statistics.median(getattr(c, k) / getattr(h, k) for c, h in pairs):.2f}x"
                       for k in Clock._fields)
 

@@ -11,13 +11,14 @@ sizes it would launch (``kernel_config``, ``dot_options``, ``SEQUENCE_MAX_HIDDEN
 - ``ok``: compiled, no spills, shared memory within the arch's per-block limit, and tensor cores (every
   specialisation uses them: fp32 runs as TF32, or as three TF32 products when TF32 is off).
 
-The persistent kernel (``strategy="persistent"``, bf16/fp16, H in ``PERSISTENT_HIDDEN``) must also show, or its row
-is not ok: ``wgmma`` — ``wgmma.mma_async`` in the PTX (sm_90 only: the MMA's M is the 64-row gate slice);
-``atomics`` — an acquire load or atomic (``ld/atom...acquire``) and a release atomic (``red/atom...release``) in the
-PTX; ``w_hoisted`` — in triton's TTIR, where SSA values carry the Python names and nesting is structured
-(``scf.for``/``scf.while``), every load of a (4·BLOCK_H × BLOCK_K) tile, the W_hh slice's shape, sits at the
-function body's own level, before the time loop, and that loop (the ``scf.for`` holding the acquire and release
-atomics) contains no such load.
+The persistent kernels (``strategy="persistent"``, bf16/fp16, H in ``PERSISTENT_HIDDEN``; forward and backward) must
+also show, or their row is not ok: the MMA instruction they are built for — forward ``wgmma`` (``wgmma.mma_async`` in
+the PTX, sm_90 only: the MMA's M is the 64-row gate slice), backward ``mma_sync`` (``mma.sync.aligned.m16n8k16`` and
+no ``wgmma``: its output tile is 16 batch rows × 16 units, below wgmma's M = 64); ``atomics`` — an acquire load or
+atomic (``ld/atom...acquire``) and a release atomic (``red/atom...release``) in the PTX; ``w_hoisted`` — in triton's
+TTIR, where SSA values carry the Python names and nesting is structured (``scf.for``/``scf.while``), every load of a
+W_hh-slice tile (forward 4·BLOCK_H × BLOCK_K, backward BLOCK_K × BLOCK_H) sits at the function body's own level,
+before the time loop, and that loop (the ``scf.for`` holding the acquire and release atomics) contains no such load.
 
 Usage::
 
@@ -25,6 +26,7 @@ Usage::
     python scripts/kernel_report.py --json             # JSON list of objects
     python scripts/kernel_report.py --hidden 128 768 --dtype bf16 --arch 90 --jobs 2
     python scripts/kernel_report.py --full             # also the lengths and closing-launch variants
+    python scripts/kernel_report.py --strategy persistent --hidden 256 512 768 1024 --dtype bf16 fp16 --arch 90
 
 ``fp32`` compiles with TF32 (torch's default ``torch.backends.cudnn.allow_tf32=True``); ``fp32-ieee`` is the
 same dtype with TF32 off (``input_precision="tf32x3"``). Each compile runs in a forked child, so a compiler
@@ -47,7 +49,7 @@ os.environ["TRITON_INTERPRET"] = "0"  # AOT compilation needs real @triton.jit f
 
 import torch  # noqa: E402
 import triton  # noqa: E402
-from lstmkit.kernels import launch, persistent, persistent_launch, rows, sequence, step  # noqa: E402
+from lstmkit.kernels import launch, persistent, persistent_bwd, persistent_launch, rows, sequence, step  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
@@ -55,11 +57,12 @@ from triton.compiler import ASTSource  # noqa: E402
 HIDDEN = (64, 128, 256, 512, 768, 1024)
 DTYPES = {"fp32": torch.float32, "fp32-ieee": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 ARCHS = (80, 90)
+STRATEGIES = ("step", "sequence", "persistent")  # launcher strategies whose kernels the report compiles
 BATCHES = (16, 64)  # the two shapes of docs/PERFORMANCE.md; the step kernels' tiles depend on batch
 SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}  # max dynamic shared memory per block (A100, H100)
 TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 FP32_POINTERS = {"c_prev_ptr", "c_next_ptr", "dh_ptr", "dc_ptr", "r_ptr", "r_hat_ptr", "r_rstd_ptr",
-                 "c_state_ptr"}  # float32
+                 "c_state_ptr", "dh_state_ptr", "dc_state_ptr"}  # float32
 INT32_POINTERS = {"len_ptr", "count_ptr"}
 PERSISTENT_HIDDEN = (256, 512, 768, 1024)  # the sizes the persistent kernel is for (cuDNN's standard algorithm)
 FLAGS = ("LN_H", "LN_C", "ZONEOUT_C", "ZONEOUT_H", "DROPOUT", "RESETS")
@@ -78,9 +81,10 @@ def _kernels(strategy: str, variant: str, hidden: int, dtype, arch: int, full: b
     flags = VARIANTS[variant]
     layer_norm = flags.get("LN_H", False) or flags.get("LN_C", False)
     suffix = "" if variant == "vanilla" else f"<{variant}>"
-    if strategy == "persistent":  # vanilla, 16-bit: one launch per sequence, W_hh slices on chip
+    if strategy == "persistent":  # vanilla, 16-bit: one launch per sequence and pass, W_hh slices on chip
         fits = variant == "vanilla" and dtype != torch.float32 and hidden in PERSISTENT_HIDDEN
-        return [("fwd_persistent", "lstm_fwd_persistent_kernel", {"PERSISTENT": True})] if fits else []
+        return [(f"{d}_persistent", f"lstm_{d}_persistent_kernel", {"PERSISTENT": True})
+                for d in ("fwd", "bwd")] if fits else []
     if strategy == "sequence":
         return [(f"{d}_sequence{suffix}", f"lstm_{d}_sequence_kernel", dict(flags))
                 for d, backward in (("fwd", False), ("bwd", True))
@@ -104,7 +108,7 @@ def _kernels(strategy: str, variant: str, hidden: int, dtype, arch: int, full: b
 
 
 def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: bool,
-                    variant: str = "vanilla") -> list[dict]:
+                    variant: str = "vanilla", strategies=STRATEGIES) -> list[dict]:
     """The (kernel, constexprs, num_warps, num_stages) the launcher would use for one shape, arch and variant, as plain
     dicts: the step kernels (any H; ``strategy="step"`` forces them) and the sequence kernels where they fit."""
     dtype = DTYPES[dtype_name]
@@ -113,7 +117,7 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
     dots = launch.dot_options(dtype)
     lengths = (False, True) if full else (False,)
     out = []
-    for strategy in ("step", "sequence", "persistent"):
+    for strategy in strategies:
         for name, fn_name, flags in _kernels(strategy, variant, hidden, dtype, arch, full):
             cfg = (launch.row_config(hidden) if "_row" in fn_name else persistent_launch.persistent_config(hidden)
                    if strategy == "persistent" else launch.kernel_config(strategy, batch, hidden, dtype, layer_norm))
@@ -125,6 +129,8 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
             flags = {**{k: False for k in FLAGS if k in fn.arg_names}, **flags}  # every constexpr named
             if "PREFETCH" in fn.arg_names:
                 flags["PREFETCH"] = launch.sequence_prefetch(dtype)
+            if "GATES_AT_ONCE" in fn.arg_names:
+                flags["GATES_AT_ONCE"] = persistent_launch.gates_at_once(hidden)
             for has_lengths in lengths:
                 consts = dict(H=hidden, HAS_LENGTHS=has_lengths, **blocks, **flags, **options)
                 label = name + ("+lengths" if has_lengths else "")
@@ -135,7 +141,7 @@ def specialisations(hidden: int, dtype_name: str, batch: int, arch: int, full: b
 
 
 def _function(name: str):
-    for module in (step, sequence, rows, persistent):
+    for module in (step, sequence, rows, persistent, persistent_bwd):
         if hasattr(module, name):
             return getattr(module, name)
     raise KeyError(name)
@@ -190,10 +196,16 @@ def compile_one(spec: dict) -> dict:
     if "persistent" in spec["fn"]:
         ptx, consts = compiled.asm["ptx"], spec["consts"]
         row["wgmma"] = bool(re.search(r"\bwgmma\.mma_async", ptx))
+        row["mma_sync"] = bool(re.search(r"\bmma\.sync\.aligned\.m16n8k16\b", ptx))
         row["atomics"] = bool(re.search(r"\b(ld|atom)\.[\w.:]*\.acquire\b", ptx)) and bool(
             re.search(r"\b(red|atom)\.[\w.:]*\.release\b", ptx))
-        row["w_hoisted"] = w_load_hoisted(compiled.asm["ttir"], 4 * consts["BLOCK_H"], consts["BLOCK_K"])
-        row["ok"] = row["ok"] and row["atomics"] and row["w_hoisted"] and (row["wgmma"] or arch < 90)
+        forward = spec["fn"].startswith("lstm_fwd")
+        # the W_hh slice: (4·BLOCK_H, K) forward (MMA M = the gate slice); four (K, BLOCK_H) gate tiles backward
+        w_tile = (4 * consts["BLOCK_H"], consts["BLOCK_K"]) if forward else (consts["BLOCK_K"], consts["BLOCK_H"])
+        row["w_hoisted"] = w_load_hoisted(compiled.asm["ttir"], *w_tile)
+        # forward: wgmma on sm_90; backward: its 16 x 16 output tile is below wgmma's M = 64, mma.sync on both archs
+        expected_mma = (row["wgmma"] or arch < 90) if forward else (row["mma_sync"] and not row["wgmma"])
+        row["ok"] = row["ok"] and row["atomics"] and row["w_hoisted"] and expected_mma
     return row
 
 
@@ -243,9 +255,10 @@ def _compile_in_child(spec: dict) -> dict:
     return row
 
 
-def report(hidden, dtypes, archs, batches, full=False, jobs=1, variants=("vanilla",)) -> list[dict]:
+def report(hidden, dtypes, archs, batches, full=False, jobs=1, variants=("vanilla",),
+           strategies=STRATEGIES) -> list[dict]:
     specs = [s for v in variants for h in hidden for d in dtypes for a in archs for b in batches
-             for s in specialisations(h, d, b, a, full, v)]
+             for s in specialisations(h, d, b, a, full, v, strategies)]
     seen, unique = set(), []
     for s in specs:  # different batches can share tiles: compile each specialisation once
         key = (s["fn"], s["arch"], s["dtype"], s["num_warps"], s["num_stages"], tuple(sorted(s["consts"].items())))
@@ -259,7 +272,7 @@ def report(hidden, dtypes, archs, batches, full=False, jobs=1, variants=("vanill
 def markdown(table: list[dict]) -> str:
     cols = ["kernel", "arch", "dtype", "hidden", "batch", "tiles", "num_warps", "regs", "spill_bytes",
             "shared_bytes", "tensor_cores"]
-    cols += [c for c in ("wgmma", "atomics", "w_hoisted") if any(c in r for r in table)] + ["ok"]
+    cols += [c for c in ("wgmma", "mma_sync", "atomics", "w_hoisted") if any(c in r for r in table)] + ["ok"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in table]
     return "\n".join(lines)
@@ -275,9 +288,11 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="parallel compile processes")
     parser.add_argument("--variant", nargs="+", default=["vanilla"], choices=list(VARIANTS),
                         help="LSTM variants (DESIGN §4) whose specialisations to compile")
+    parser.add_argument("--strategy", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES),
+                        help="only the kernels of these launcher strategies")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a markdown table")
     args = parser.parse_args(argv)
-    table = report(args.hidden, args.dtype, args.arch, args.batch, args.full, args.jobs, args.variant)
+    table = report(args.hidden, args.dtype, args.arch, args.batch, args.full, args.jobs, args.variant, args.strategy)
     print(json.dumps(table, indent=1) if args.json else markdown(table))
     return 0 if all(r["ok"] for r in table) else 1
 

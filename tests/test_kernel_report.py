@@ -60,12 +60,15 @@ def test_every_specialisation_compiles_clean():
     _check(_report())
 
 
-def test_persistent_kernel_compiles_with_wgmma_atomics_and_hoisted_weights():
-    """sm_90, bf16, H = 256 (the whole H x dtype grid is under -m aot_full and in docs/KERNELS.md)."""
-    rows = _report("--hidden", "256", "--dtype", "bf16", "--batch", "16", "--arch", "90")
+def test_persistent_kernels_compile_with_their_mma_atomics_and_hoisted_weights():
+    """sm_90, bf16, H = 256 (the whole H x dtype grid is under -m aot_full and in docs/KERNELS.md): the forward's
+    MMA is wgmma (M = the 64-row gate slice), the backward's mma.sync (its 16 x 16 output tile is below wgmma's M)."""
+    rows = _report("--strategy", "persistent", "--hidden", "256", "--dtype", "bf16", "--batch", "16", "--arch", "90")
     _check(rows)
-    (row,) = [r for r in rows if r["kernel"] == "fwd_persistent"]
-    assert row["wgmma"] and row["atomics"] and row["w_hoisted"], row
+    fwd, bwd = (next(r for r in rows if r["kernel"] == name) for name in ("fwd_persistent", "bwd_persistent"))
+    assert {r["kernel"] for r in rows} == {"fwd_persistent", "bwd_persistent"}
+    assert fwd["wgmma"] and fwd["atomics"] and fwd["w_hoisted"], fwd
+    assert bwd["mma_sync"] and not bwd["wgmma"] and bwd["atomics"] and bwd["w_hoisted"], bwd
 
 
 def _ttir(load_in_loop: bool) -> str:

@@ -12,6 +12,7 @@ from lstmkit.data.language_modeling import BPTTDataset, LanguageModelDataModule,
 from lstmkit.data.vocab import EOS, UNK, Tokenizer, Vocabulary
 from lstmkit.models.language_model import LSTMLanguageModel
 from lstmkit.models.sampling import filter_logits, sample_next
+from lstmkit.models.sampling import generate as generate_ids
 
 TEXT = "the cat sat on the mat\nthe dog sat\n\na cat ran\n"
 
@@ -95,6 +96,29 @@ def test_temperature_zero_is_argmax_and_top_k_stays_in_top_k():
     for _ in range(50):
         draw = sample_next(logits, temperature=2.0, top_k=5, generator=generator)
         assert (top5 == draw[:, None]).any(-1).all()
+
+
+class Favouring(torch.nn.Module):
+    """A stand-in language model whose next-token distribution puts 0.99 of its mass on ids 0 and 3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, tokens, state=None):
+        probs = torch.full((6,), 0.01 / 4).index_fill(0, torch.tensor([0, 3]), 0.495)
+        return probs.log().expand(*tokens.shape, 6), state
+
+
+def test_generation_never_emits_a_banned_id():
+    generator = torch.Generator().manual_seed(0)
+    free = generate_ids(Favouring(), [1], 200, generator=generator)
+    assert {0, 3} <= set(free)  # without the ban, the favoured ids dominate
+    banned = generate_ids(Favouring(), [1], 200, generator=generator, banned=[0, 3])
+    assert len(banned) == 200 and not {0, 3} & set(banned)
+    assert set(generate_ids(Favouring(), [1], 5, temperature=0, banned=[0, 3])) <= {1, 2, 4, 5}
+    with pytest.raises(ValueError, match="banned"):
+        generate_ids(Favouring(), [1], 5, banned=[6])
 
 
 def test_top_p_keeps_the_smallest_set_reaching_p():

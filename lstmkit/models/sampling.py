@@ -5,6 +5,8 @@ Written by hand (a dozen lines) rather than importing ``transformers`` for its l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -39,16 +41,22 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_p:
 @torch.no_grad()
 def generate(model: torch.nn.Module, prompt: list[int], max_new_tokens: int, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, stop_id: int | None = None,
-             generator: torch.Generator | None = None) -> list[int]:
+             generator: torch.Generator | None = None, banned: Sequence[int] = ()) -> list[int]:
     """Continue ``prompt`` (token ids, at least one) with a language model ``model(tokens (1, T), state) ->
-    (logits (1, T, V), state)``; stops early after ``stop_id``. Returns the new ids only."""
+    (logits (1, T, V), state)``; stops early after ``stop_id``; never emits an id in ``banned`` (e.g. the padding
+    id, which a model trained on padded batches still gives a small probability). Returns the new ids only."""
     if not prompt:
         raise ValueError("prompt: expected at least one token id")
     device = next(model.parameters()).device
     logits, state = model(torch.tensor([prompt], device=device))
+    vocab_size = logits.shape[-1]
+    if any(not 0 <= i < vocab_size for i in banned) or len(set(banned)) >= vocab_size:
+        raise ValueError(f"banned: expected distinct ids in [0, {vocab_size}) leaving at least one, got {list(banned)}")
+    banned_ids = torch.tensor(sorted(set(banned)), dtype=torch.long, device=device)
     new: list[int] = []
     for _ in range(max_new_tokens):
-        token = sample_next(logits[:, -1], temperature, top_k, top_p, generator)
+        last = logits[:, -1].index_fill(-1, banned_ids, float("-inf")) if len(banned_ids) else logits[:, -1]
+        token = sample_next(last, temperature, top_k, top_p, generator)
         new.append(int(token))
         if stop_id is not None and new[-1] == stop_id:
             break

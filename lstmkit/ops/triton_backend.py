@@ -8,7 +8,7 @@ Registered by ``lstmkit.ops`` when triton imports and either CUDA is available o
 - backward: ``lstm_variant_backward`` yields ``d_pre``, ``d_h0``, ``d_c0`` (and the LayerNorm operands);
   ``dW_hh = Σ_t da_tᵀ h_{t-1}`` is one GEMM here, after the loop (no atomics: bitwise reproducible).
 
-Strategy (``"auto"`` | ``"step"`` | ``"sequence"``, see ``lstmkit.kernels.launch``): the environment
+Strategy (``"auto"`` | ``"step"`` | ``"sequence"`` | ``"persistent"``, see ``lstmkit.kernels.launch``): the environment
 variable ``LSTMKIT_TRITON_STRATEGY`` sets the initial value, :func:`set_strategy` changes it for the
 process. ``proj_size`` is not implemented by these kernels.
 

@@ -3,9 +3,9 @@
 - The network, optimizer and scheduler come as configs (``_target_``; optimizer and scheduler with
   ``_partial_: true``) or as Python objects. Configs are stored by ``save_hyperparameters()`` as plain data, so
   ``Task.load_from_checkpoint(path)`` rebuilds the model and the checkpoint loads with ``weights_only=True``.
-- torchmetrics collections logged as ``train/…``, ``val/…``, ``test/…``, plus ``val/<metric>_best``: updated
-  every step, computed and logged once per epoch (a ``self.log`` per step and metric is most of what Lightning
-  costs per step on a small model).
+- torchmetrics collections logged as ``train/…``, ``val/…``, ``test/…``, plus ``val/<metric>_best``: fed every
+  step (in one update every few steps, :mod:`lstmkit.tasks.metric_buffer`), computed and logged once per epoch
+  (a ``self.log`` per step and metric is most of what Lightning costs per step on a small model).
 - ``train/loss`` (the epoch's mean), ``train/grad_norm`` (total 2-norm before clipping, at the steps Lightning
   writes step metrics: every ``trainer.log_every_n_steps``); learning rates come from Lightning's
   ``LearningRateMonitor`` (tag ``train/lr`` when a scheduler is configured).
@@ -31,6 +31,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection, MinMetric
 
+from lstmkit.tasks.metric_buffer import MetricBuffer
 from lstmkit.utils.rng import collect_rng_states, set_rng_states
 
 STAGES = ("train", "val", "test")
@@ -97,6 +98,7 @@ class Task(L.LightningModule):
         for stage in STAGES:  # attributes, not a ModuleDict: "train" is taken by nn.Module.train
             setattr(self, f"{stage}_loss", MeanMetric())
         self.train_loss.persistent(True)  # a mid-epoch checkpoint keeps the epoch's running totals
+        self._metric_buffers: dict[str, MetricBuffer] = {}  # per stage, from build_network
         if self.net is not None or self.network_is_sized():
             self.build_network()
         self.val_best = MinMetric() if best_mode == "min" else MaxMetric()
@@ -117,6 +119,8 @@ class Task(L.LightningModule):
         for stage in STAGES:
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
         self.train_metrics.persistent(True)  # a mid-epoch checkpoint keeps the epoch's running totals
+        self._metric_buffers = {stage: MetricBuffer(getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_metrics"))
+                                for stage in STAGES}
 
     # ---- for subclasses -------------------------------------------------------------------------------
     def make_metrics(self) -> MetricCollection:
@@ -136,15 +140,24 @@ class Task(L.LightningModule):
 
     def _shared_step(self, batch: Any, stage: str) -> dict[str, Tensor]:
         loss, preds, target = self.step(batch)
-        getattr(self, f"{stage}_loss").update(loss.detach(), weight=target.shape[0])
-        getattr(self, f"{stage}_metrics").update(preds.detach(), target)
+        self._metric_buffers[stage].update(loss.detach(), target.shape[0], preds.detach(), target)
         return {"loss": loss, "preds": preds.detach(), "target": target}
 
     def log_epoch_metrics(self, stage: str) -> None:
         """Log ``<stage>/loss`` and the stage's metrics for the epoch; Lightning computes them (synchronised across
         processes) and resets them when the epoch ends, as for metric objects logged from a step."""
+        self.flush_metric_updates()
         self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), on_step=False, on_epoch=True, prog_bar=True)
         self.log_dict(getattr(self, f"{stage}_metrics"), on_step=False, on_epoch=True)
+
+    def flush_metric_updates(self) -> None:
+        """Pass every step seen so far to the metric objects (before reading them mid-epoch)."""
+        for buffer in self._metric_buffers.values():
+            buffer.flush()
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.flush_metric_updates()  # a checkpoint's metric states include every step taken
+        return super().state_dict(*args, **kwargs)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")["loss"]

@@ -16,7 +16,7 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.text import Perplexity
 
-from lstmkit.data.vocab import EOS, Tokenizer, Vocabulary
+from lstmkit.data.vocab import BOS, EOS, PAD, Tokenizer, Vocabulary
 from lstmkit.models.sampling import generate
 from lstmkit.tasks.vocabulary import VocabularySizedTask
 
@@ -106,8 +106,9 @@ class LanguageModelTask(VocabularySizedTask):
         tokens = self.tokenizer.split(prompt) or [EOS]
         was_training = self.net.training
         self.net.eval()
+        never = [vocab.index[t] for t in (PAD, BOS) if t in vocab]  # never a training target, not text
         new = generate(self.net, vocab.encode(tokens), max_new_tokens, temperature, top_k, top_p,
-                       generator=generator)
+                       generator=generator, banned=never)
         self.net.train(was_training)
         return self.tokenizer.join([*tokens, *vocab.decode(new)])
 
