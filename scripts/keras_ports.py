@@ -56,28 +56,26 @@ class ArticleAttention(torch.nn.Module):
         return self.out(torch.tanh(self.squash(context)))                  # (B, T, 1)
 
 
-def cnn_lstm(frames: int = 10, side: int = 64) -> torch.nn.Module:
+class ArticleCNNLSTM(torch.nn.Module):
     """The article's ``TimeDistributed(Conv2D(32, 3, relu) -> MaxPooling2D(2) -> Flatten) -> LSTM(50) -> Dense(1,
-    sigmoid)``: ``clips (B, frames, 3, side, side) -> probabilities (B, 1)``."""
-    features = 32 * ((side - 2) // 2) ** 2
-    cnn = TimeDistributed(torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                                              torch.nn.Flatten()))
+    sigmoid)``: ``clips (B, T, 3, side, side) -> probabilities (B, 1)``."""
 
-    class CNNLSTM(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.cnn, self.lstm, self.head = cnn, LSTM(features, 50, batch_first=True), torch.nn.Linear(50, 1)
+    def __init__(self, side: int = 64) -> None:
+        super().__init__()
+        self.cnn = TimeDistributed(torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3), torch.nn.ReLU(),
+                                                       torch.nn.MaxPool2d(2), torch.nn.Flatten()))
+        self.lstm = LSTM(32 * ((side - 2) // 2) ** 2, 50, batch_first=True)
+        self.head = torch.nn.Linear(50, 1)
 
-        def forward(self, clips: torch.Tensor) -> torch.Tensor:
-            _, (h_n, _) = self.lstm(self.cnn(clips))     # h_n (1, B, 50)
-            return torch.sigmoid(self.head(h_n[-1]))     # (B, 1)
-
-    return CNNLSTM()
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        _, (h_n, _) = self.lstm(self.cnn(clips))     # cnn: (B, T, features); h_n (1, B, 50)
+        return torch.sigmoid(self.head(h_n[-1]))     # (B, 1)
 
 
 def word_windows(text: str, length: int = 3) -> tuple[np.ndarray, np.ndarray, int]:
-    """The article's Tokenizer by hand (lower case, punctuation dropped, ids from 1 in order of frequency then first
-    occurrence): ``x (N, length)`` word ids as floats, the next id ``y (N,)`` int, and the vocabulary size + 1."""
+    """The article's Tokenizer, by hand as Keras 3 dropped it (lower case, punctuation dropped, ids from 1 in order
+    of frequency then first occurrence): ``x (N, length)`` word ids as floats, the next id ``y (N,)`` int, and the
+    vocabulary size + 1."""
     words = "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
     counts = pd.Series(words).value_counts(sort=False)
     order = sorted(counts.index, key=lambda w: (-counts[w], words.index(w)))
@@ -136,7 +134,7 @@ def main() -> None:
     keras = 2 * keras_lstm_params(1, 50) + 101 + 2
     rows.append(("attention: BiLSTM(50), dot-product, Dense x 2", count(attention), keras,
                  f"summary only; output {tuple(attention(torch.zeros(2, 10, 1)).shape)} per step"))
-    clips = cnn_lstm()
+    clips = ArticleCNNLSTM()
     keras = 896 + keras_lstm_params(32 * 31 * 31, 50) + 51
     rows.append(("CNN-LSTM: per-frame Conv2D(32), pool -> LSTM(50)", count(clips), keras,
                  f"summary only; output {tuple(clips(torch.zeros(2, 10, 3, 64, 64)).shape)}"))

@@ -3,7 +3,8 @@
 
 Keras is not a dependency of lstmkit; run this in a separate environment (nothing is downloaded at run time)::
 
-    python -m venv /tmp/kerasvenv && /tmp/kerasvenv/bin/pip install keras tensorflow-cpu keras-tuner scikit-learn pandas
+    python -m venv /tmp/kerasvenv     # keras-tuner needs tensorboard
+    /tmp/kerasvenv/bin/pip install keras tensorflow-cpu keras-tuner tensorboard scikit-learn pandas
     /tmp/kerasvenv/bin/python scripts/keras_seed.py
 
 One line per example: parameter counts for the summary-only models, training / held-out metrics for the trained
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections import Counter
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -72,7 +74,8 @@ def text_generation() -> None:
     """The article's tokenizer (lower-cased words, punctuation stripped, ids by frequency then first occurrence: the
     Keras 2 ``Tokenizer``, gone from Keras 3) and model, 100 epochs; the only data is the one sentence."""
     words = re.sub(r"[^\w\s]", " ", TEXT.lower()).split()   # Keras 3 has no Tokenizer; its default filters, by hand
-    index = {word: i + 1 for i, word in enumerate(dict.fromkeys(words))}   # every word occurs once
+    counts = Counter(words)   # ids from 1 by frequency, then first occurrence, as the Tokenizer numbers them
+    index = {word: i + 1 for i, word in enumerate(sorted(counts, key=lambda w: (-counts[w], words.index(w))))}
     ids = np.array([index[w] for w in words])
     x = np.stack([ids[i : i + 3] for i in range(len(ids) - 3)])[..., None].astype("float32")   # (8, 3, 1)
     y = ids[3:]

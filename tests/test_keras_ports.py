@@ -49,7 +49,7 @@ def test_parameter_counts_are_keras_plus_a_second_bias_per_gate():
     assert ports.keras_lstm_params(1, 50) == 4 * (50 + 2500 + 50) == 10_400
     attention = ports.ArticleAttention()
     assert ports.count(attention) == 2 * (10_400 + 200) + 101 + 2
-    clips = ports.cnn_lstm(frames=2, side=8)                               # 6x6 after the conv, 3x3 after pooling
+    clips = ports.ArticleCNNLSTM(side=8)                                   # 6x6 after the conv, 3x3 after pooling
     conv, features = 32 * 27 + 32, 32 * 3 * 3
     assert ports.count(clips) == conv + 4 * 50 * (features + 50) + 8 * 50 + 51
     probabilities = clips(torch.randn(5, 2, 3, 8, 8))
