@@ -3,11 +3,13 @@
 ``python scripts/keras_ports.py`` prints, per example, the lstmkit model's parameter count next to the Keras
 model's (computed from Keras' formulas: one bias per gate; PyTorch keeps two) and, for the trained ones, the
 held-out metric (the text generation example has no held-out text: its training accuracy). The Keras side, run by
-Keras itself: ``scripts/keras_seed.py``. See docs/KERAS.md. CPU, one thread, seed 0.
+Keras itself: ``scripts/keras_seed.py``. See docs/KERAS.md. CPU, one thread, ``--seed`` (default 0) seeds the
+models; the data are fixed.
 """
 
 from __future__ import annotations
 
+import argparse
 from functools import partial
 
 import lightning as L
@@ -117,8 +119,12 @@ def fit_regression(x, y, layers: int, epochs: int, test_share: float = 0.2) -> t
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0, help="seed of the models' weights and batch order")
+    seed = parser.parse_args().seed
     torch.set_num_threads(1)
-    L.seed_everything(0, verbose=False)
+    L.seed_everything(seed, verbose=False)
+    print(f"seed {seed}, one thread")
     rows = []
 
     stacked = torch.nn.ModuleList([LSTM(1, 50, num_layers=2, batch_first=True), torch.nn.Linear(50, 1)])

@@ -3,16 +3,18 @@
 
 Keras is not a dependency of lstmkit; run this in a separate environment (nothing is downloaded at run time)::
 
-    python -m venv /tmp/kerasvenv     # keras-tuner needs tensorboard
+    python -m venv /tmp/kerasvenv
     /tmp/kerasvenv/bin/pip install keras tensorflow-cpu keras-tuner tensorboard scikit-learn pandas
     /tmp/kerasvenv/bin/python scripts/keras_seed.py
 
 One line per example: parameter counts for the summary-only models, training / held-out metrics for the trained
-ones, the best trial of a small Keras Tuner random search. Seed 0, TensorFlow on one thread. See docs/KERAS.md.
+ones, the best trial of a small Keras Tuner random search. ``--seed`` (default 0) seeds the models and the tuner;
+the data are fixed. TensorFlow on one thread. See docs/KERAS.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import tempfile
@@ -125,7 +127,7 @@ def pandas_preparation() -> None:
            f"their feature1 mean {test['feature1'].mean():+.3f}")
 
 
-def tuner_search(x: np.ndarray, y: np.ndarray, trials: int, epochs: int) -> None:
+def tuner_search(x: np.ndarray, y: np.ndarray, trials: int, epochs: int, seed: int) -> None:
     """keras_tuner.RandomSearch over the article's units range on the sine windows: train on the first 70 %, validate
     on the next 10 % (the split of ``experiment=sine_regression``), one execution per trial."""
     import keras_tuner
@@ -137,7 +139,7 @@ def tuner_search(x: np.ndarray, y: np.ndarray, trials: int, epochs: int) -> None
 
     with tempfile.TemporaryDirectory() as directory:
         tuner = keras_tuner.RandomSearch(build, objective="val_loss", max_trials=trials, executions_per_trial=1,
-                                         seed=0, directory=directory, project_name="sine")
+                                         seed=seed, directory=directory, project_name="sine")
         tuner.search(x[:train], y[:train], epochs=epochs, batch_size=32, validation_data=(x[train:val], y[train:val]),
                      verbose=0)
         best = tuner.oracle.get_best_trials(1)[0]
@@ -147,11 +149,14 @@ def tuner_search(x: np.ndarray, y: np.ndarray, trials: int, epochs: int) -> None
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0, help="seed of the models' weights, batch order and tuner")
+    seed = parser.parse_args().seed
     tf.get_logger().setLevel("ERROR")   # retracing notices of the repeated model.predict calls
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    keras.utils.set_random_seed(0)
-    print(f"Keras {keras.__version__}, TensorFlow {tf.__version__}, seed 0, one thread")
+    keras.utils.set_random_seed(seed)
+    print(f"Keras {keras.__version__}, TensorFlow {tf.__version__}, seed {seed}, one thread")
     summaries()
     text_generation()
     sine = np.sin(np.arange(0, 100, 0.1))
@@ -165,7 +170,7 @@ def main() -> None:
     x440, y440 = windows(audio, 100, step=100)
     fit_both(f"440 Hz tone, LSTM(50)x2, {len(x440)} windows, 10 epochs", x440, y440, stacked=True, epochs=10)
     pandas_preparation()
-    tuner_search(x, y, trials=3, epochs=3)
+    tuner_search(x, y, trials=3, epochs=3, seed=seed)
 
 
 if __name__ == "__main__":
