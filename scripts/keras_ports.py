@@ -4,7 +4,7 @@
 model's (computed from Keras' formulas: one bias per gate; PyTorch keeps two) and, for the trained ones, the
 held-out metric (the text generation example has no held-out text: its training accuracy). The Keras side, run by
 Keras itself: ``scripts/keras_seed.py``. See docs/KERAS.md. CPU, one thread, ``--seed`` (default 0) seeds the
-models; the data are fixed.
+models (the data are fixed); ``--keras-init`` trains from Keras' initial weights instead of PyTorch's.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def word_windows(text: str, length: int = 3) -> tuple[np.ndarray, np.ndarray, in
             len(order) + 1)
 
 
-def fit_text_generation(epochs: int = 100) -> tuple[float, SeriesFileClassificationTask]:
+def fit_text_generation(epochs: int = 100, keras_weights: bool = False) -> tuple[float, SeriesFileClassificationTask]:
     """The article's LSTM(50) -> softmax over word ids fed as floats, Adam, cross-entropy, ``epochs`` on its only
     data, the one sentence (validated on the same windows, as it has nothing else); training accuracy and the task.
     The classes are the ids that occur as targets (Keras' softmax covers every id and 0)."""
@@ -95,25 +95,49 @@ def fit_text_generation(epochs: int = 100) -> tuple[float, SeriesFileClassificat
     net = {"_target_": "lstmkit.models.cnn_lstm.LSTMClassifier", "num_classes": None, "input_size": None,
            "hidden_size": 50}
     task = SeriesFileClassificationTask(net=net, optimizer=partial(torch.optim.Adam, lr=1e-3))
-    trainer(epochs).fit(task, dm)
+    trainer(epochs, keras_weights).fit(task, dm)
     predicted = np.array(task.hparams.vocabs["classes"])[predict_arrays(task, x).argmax(1)]
     return float((predicted == y.astype(str)).mean()), task
 
 
-def trainer(epochs: int) -> L.Trainer:
+def keras_init(module: torch.nn.Module) -> None:
+    """Keras' default initialisers, in place: Glorot-uniform input and dense kernels, orthogonal recurrent kernels,
+    zero biases except 1 on the forget gate (PyTorch's gate order i, f, g, o; its second bias stays 0)."""
+    for name, parameter in module.named_parameters():
+        kind, data = name.rsplit(".", 1)[-1], parameter.data
+        if kind.startswith("weight_hh"):
+            torch.nn.init.orthogonal_(data)                # (4·H, H): orthonormal columns, Keras' (H, 4·H) rows
+        elif kind.startswith("weight"):
+            torch.nn.init.xavier_uniform_(data)
+        else:
+            data.zero_()
+            if kind.startswith("bias_ih"):
+                data[data.shape[0] // 4 : data.shape[0] // 2] = 1.0
+
+
+class KerasInit(L.Callback):
+    """:func:`keras_init` on the task's network when fitting starts (after layers sized from the data are built)."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        keras_init(pl_module.net)
+
+
+def trainer(epochs: int, keras_weights: bool = False) -> L.Trainer:
     return L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False)
+                     enable_model_summary=False, callbacks=[KerasInit()] if keras_weights else None)
 
 
-def fit_regression(x, y, layers: int, epochs: int, test_share: float = 0.2) -> tuple[dict, ForecastTask, tuple]:
+def fit_regression(x, y, layers: int, epochs: int, test_share: float = 0.2,
+                   keras_weights: bool = False) -> tuple[dict, ForecastTask, tuple]:
     """The article's model.fit(X, y) with the last ``test_share`` of the windows held out (and the 10 % before them
-    validating), trained with Adam on MSE; test metrics on the held-out windows."""
+    validating), trained with Adam on MSE (``keras_weights``: from Keras' initial weights); test metrics on the
+    held-out windows."""
     cut = int(len(x) * (1 - test_share))
     dm = ArrayDataModule(x[:cut], y[:cut], x_test=x[cut:], y_test=y[cut:], batch_size=32)
     net = {"_target_": "lstmkit.models.forecasting.LSTMForecaster", "input_size": 1, "hidden_size": 50,
            "num_layers": layers, "horizon": 1}
     task = ForecastTask(net=net, optimizer=partial(torch.optim.Adam, lr=1e-3), classical=None)
-    trainer(epochs).fit(task, dm)
+    trainer(epochs, keras_weights).fit(task, dm)
     forecast = predict_arrays(task, x[cut:])[:, 0]
     return forecast_metrics(forecast, y[cut:]), task, (y[cut:], forecast)
 
@@ -121,10 +145,11 @@ def fit_regression(x, y, layers: int, epochs: int, test_share: float = 0.2) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="seed of the models' weights and batch order")
-    seed = parser.parse_args().seed
+    parser.add_argument("--keras-init", action="store_true", help="train from Keras' initialisers, not PyTorch's")
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    L.seed_everything(seed, verbose=False)
-    print(f"seed {seed}, one thread")
+    L.seed_everything(args.seed, verbose=False)
+    print(f"seed {args.seed}, one thread, {'Keras' if args.keras_init else 'PyTorch'} initialisers")
     rows = []
 
     stacked = torch.nn.ModuleList([LSTM(1, 50, num_layers=2, batch_first=True), torch.nn.Linear(50, 1)])
@@ -145,13 +170,13 @@ def main() -> None:
     rows.append(("CNN-LSTM: per-frame Conv2D(32), pool -> LSTM(50)", count(clips), keras,
                  f"summary only; output {tuple(clips(torch.zeros(2, 10, 3, 64, 64)).shape)}"))
 
-    accuracy, task = fit_text_generation()
+    accuracy, task = fit_text_generation(keras_weights=args.keras_init)
     x, _, outputs = word_windows(TEXT)
     rows.append((f"text generation, {len(x)} windows, 100 epochs", count(task.net),
                  keras_lstm_params(1, 50) + 51 * outputs, f"training accuracy {accuracy:.3f} (no held-out text)"))
 
     x, y = windows(np.sin(np.arange(0, 100, 0.1)), 10)
-    metrics, task, (actual, forecast) = fit_regression(x, y, layers=1, epochs=20)
+    metrics, task, (actual, forecast) = fit_regression(x, y, layers=1, epochs=20, keras_weights=args.keras_init)
     keras = keras_lstm_params(1, 50) + 51
     rows.append(("sine, LSTM(50) + Dense(1), 20 epochs", count(task.net), keras,
                  f"held-out MSE {metrics['mse']:.2e}, MAE {metrics['mae']:.4f}, R2 {metrics['r2']:.6f}"))
@@ -160,7 +185,7 @@ def main() -> None:
     fs, length = 8000, 100
     audio = np.sin(2 * np.pi * 440 * np.arange(0, 1.0, 1.0 / fs))
     x, y = windows(audio, length, step=length)
-    metrics, task, _ = fit_regression(x, y, layers=2, epochs=10)
+    metrics, task, _ = fit_regression(x, y, layers=2, epochs=10, keras_weights=args.keras_init)
     keras = keras_lstm_params(1, 50) + keras_lstm_params(50, 50) + 51
     rows.append((f"440 Hz tone, LSTM(50)x2, {len(x)} windows, 10 epochs", count(task.net), keras,
                  f"held-out MSE {metrics['mse']:.2e}; every target is {np.abs(y).max():.1e} or less"))
