@@ -22,7 +22,7 @@ from lstmkit.data.arrays import ArrayDataModule, predict_arrays
 from lstmkit.data.prep import FillMissing, Pipeline, Scale
 from lstmkit.forecast.metrics import forecast_metrics
 from lstmkit.models.time_distributed import TimeDistributed
-from lstmkit.nn import LSTM
+from lstmkit.nn import LSTM, keras_init_
 from lstmkit.tasks.forecasting import ForecastTask
 from lstmkit.tasks.series_classification import SeriesFileClassificationTask
 
@@ -100,26 +100,12 @@ def fit_text_generation(epochs: int = 100, keras_weights: bool = False) -> tuple
     return float((predicted == y.astype(str)).mean()), task
 
 
-def keras_init(module: torch.nn.Module) -> None:
-    """Keras' default initialisers, in place: Glorot-uniform input and dense kernels, orthogonal recurrent kernels,
-    zero biases except 1 on the forget gate (PyTorch's gate order i, f, g, o; its second bias stays 0)."""
-    for name, parameter in module.named_parameters():
-        kind, data = name.rsplit(".", 1)[-1], parameter.data
-        if kind.startswith("weight_hh"):
-            torch.nn.init.orthogonal_(data)                # (4·H, H): orthonormal columns, Keras' (H, 4·H) rows
-        elif kind.startswith("weight"):
-            torch.nn.init.xavier_uniform_(data)
-        else:
-            data.zero_()
-            if kind.startswith("bias_ih"):
-                data[data.shape[0] // 4 : data.shape[0] // 2] = 1.0
-
-
 class KerasInit(L.Callback):
-    """:func:`keras_init` on the task's network when fitting starts (after layers sized from the data are built)."""
+    """:func:`lstmkit.nn.keras_init_` on the task's network when fitting starts (after layers sized from the data
+    are built)."""
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        keras_init(pl_module.net)
+        keras_init_(pl_module.net)
 
 
 def trainer(epochs: int, keras_weights: bool = False) -> L.Trainer:

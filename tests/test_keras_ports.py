@@ -65,21 +65,3 @@ def test_sine_port_scores_match_scikit_learn():
     np.testing.assert_allclose(metrics["mse"], mean_squared_error(actual, forecast), rtol=1e-5)
     np.testing.assert_allclose(metrics["mae"], mean_absolute_error(actual, forecast), rtol=1e-5)
     np.testing.assert_allclose(metrics["r2"], r2_score(actual, forecast), rtol=1e-5)
-
-
-def test_keras_init_sets_keras_default_initialisers():
-    torch.manual_seed(0)
-    net = torch.nn.ModuleDict({"lstm": ports.LSTM(3, 8, num_layers=2, bidirectional=True, batch_first=True),
-                               "head": torch.nn.Linear(16, 2)})
-    ports.keras_init(net)
-    for suffix in ("l0", "l1", "l0_reverse", "l1_reverse"):
-        hh = getattr(net["lstm"], f"weight_hh_{suffix}").detach().double()   # (32, 8)
-        torch.testing.assert_close(hh.T @ hh, torch.eye(8, dtype=torch.float64), rtol=0, atol=1e-5)
-        bias = (getattr(net["lstm"], f"bias_ih_{suffix}") + getattr(net["lstm"], f"bias_hh_{suffix}")).detach()
-        expected = torch.zeros(32)
-        expected[8:16] = 1.0                                                 # gates i, f, g, o: the forget gate
-        torch.testing.assert_close(bias, expected, rtol=0, atol=0)
-        ih = getattr(net["lstm"], f"weight_ih_{suffix}").detach()
-        fan_in = ih.shape[1]
-        assert ih.abs().max() <= (6 / (fan_in + 32)) ** 0.5                 # Glorot uniform bound
-    assert net["head"].weight.abs().max() <= (6 / (16 + 2)) ** 0.5 and not net["head"].bias.any()

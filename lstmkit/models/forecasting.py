@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lstmkit.nn import LSTM
+from lstmkit.nn import LSTM, keras_init_
+from lstmkit.nn.init import INITS
 
 STRATEGIES = ("direct", "autoregressive")
 
@@ -42,6 +43,8 @@ class LSTMForecaster(nn.Module):
         feedback_index: which of the ``outputs`` the rollout feeds back.
         relative: forecast changes from the window's last target value (see the module docstring).
         backend: ``lstmkit.nn.LSTM`` backend.
+        init: ``"torch"`` (PyTorch's initialisation) or ``"keras"`` (Keras's, :func:`lstmkit.nn.keras_init_`:
+            for ports of Keras models).
     """
 
     def __init__(
@@ -57,8 +60,11 @@ class LSTMForecaster(nn.Module):
         feedback_index: int = 0,
         relative: bool = False,
         backend: str = "auto",
+        init: str = "torch",
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init: expected one of {INITS}, got {init!r}")
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy: expected one of {STRATEGIES}, got {strategy!r}")
         if strategy == "autoregressive" and (input_size != 1 or future_size != 0):
@@ -84,6 +90,8 @@ class LSTMForecaster(nn.Module):
             self.head = nn.Linear(hidden_size + horizon * future_size, horizon * outputs)
         else:
             self.head = nn.Linear(hidden_size, outputs)
+        if init == "keras":
+            keras_init_(self)
 
     def forward(self, x: Tensor, future: Tensor | None = None, target: Tensor | None = None) -> Tensor:
         """``target (B, horizon)``, given in training, switches the autoregressive model to teacher forcing."""
