@@ -23,12 +23,11 @@ def keras_init_(module: nn.Module) -> nn.Module:
     """Re-initialise, in place, every ``lstmkit.nn.LSTM``/``LSTMCell``, ``torch.nn.LSTM``/``LSTMCell``,
     ``nn.Linear``, ``nn.Conv1d/2d/3d`` and ``nn.Embedding`` inside ``module`` (itself included) as Keras does; other
     layers keep their weights. Linear and convolution: Glorot-uniform weight, zero bias; embedding: U(-0.05, 0.05)
-    (padding row included, as Keras has none). Per LSTM
-    layer and direction: ``weight_ih`` (4H, I) Glorot-uniform over fan-in I and fan-out 4H (Keras's (I, 4H)
-    kernel, transposed), ``weight_hh`` (4H, H) with orthonormal columns (Keras's (H, 4H) orthogonal kernel,
-    transposed), ``weight_hr`` Glorot-uniform, ``bias_ih`` zero except 1 on the forget gate (gate order i, f, g, o),
-    ``bias_hh`` zero (Keras has one bias; their sum is Keras's); LayerNorm gains and biases are left as they are.
-    Returns ``module``."""
+    (padding row included, as Keras has none). Per LSTM layer and direction: ``weight_ih`` (4H, I) Glorot-uniform
+    over fan-in I and fan-out 4H (Keras's (I, 4H) kernel, transposed), ``weight_hh`` (4H, H) with orthonormal
+    columns (Keras's (H, 4H) orthogonal kernel, transposed), ``weight_hr`` Glorot-uniform, ``bias_ih`` zero except
+    1 on the forget gate (gate order i, f, g, o), ``bias_hh`` zero (Keras has one bias; their sum is Keras's);
+    LayerNorm gains and biases are left as they are. Returns ``module``."""
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             nn.init.xavier_uniform_(layer.weight)

@@ -140,8 +140,9 @@ class Task(L.LightningModule):
 
     def _shared_step(self, batch: Any, stage: str) -> dict[str, Tensor]:
         loss, preds, target = self.step(batch)
-        self._metric_buffers[stage].update(loss.detach(), target.shape[0], preds.detach(), target)
-        return {"loss": loss, "preds": preds.detach(), "target": target}
+        preds = preds.detach()
+        self._metric_buffers[stage].update(loss.detach(), target.shape[0], preds, target)
+        return {"loss": loss, "preds": preds, "target": target}
 
     def log_epoch_metrics(self, stage: str) -> None:
         """Log ``<stage>/loss`` and the stage's metrics for the epoch; Lightning computes them (synchronised across

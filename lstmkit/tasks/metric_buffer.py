@@ -11,15 +11,12 @@ What is kept is flushed into the metrics:
 
 - when ``max_steps`` steps are waiting, or ``max_elements`` prediction elements (a memory bound: a language model's
   logits go straight through);
-- when a batch does not concatenate with the waiting ones (another trailing shape, dtype or device; non-tensor
-  predictions, such as transcripts, are never kept);
+- when a batch does not concatenate with the waiting ones (another trailing shape, dtype or device);
 - by :meth:`flush`, which the task calls before it computes or logs an epoch's metrics and before every
   ``state_dict()`` (so a checkpoint holds every step seen so far, as the exact-resume guarantee needs).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -41,13 +38,8 @@ class MetricBuffer:
         self.targets: list[Tensor] = []
         self.elements = 0
 
-    def update(self, loss: Tensor, weight: int, preds: Any, target: Any) -> None:
-        """Keep one step's detached mean ``loss`` over ``weight`` samples and its ``(preds, target)``."""
-        if not (isinstance(preds, Tensor) and isinstance(target, Tensor)):
-            self.flush()
-            self.loss.update(loss, weight=weight)
-            self.metrics.update(preds, target)
-            return
+    def update(self, loss: Tensor, weight: int, preds: Tensor, target: Tensor) -> None:
+        """Keep one step's detached mean ``loss`` over ``weight`` samples and its detached ``(preds, target)``."""
         if self.preds and not (_joins(self.preds[0], preds) and _joins(self.targets[0], target)):
             self.flush()
         self.losses.append(loss.reshape(()))
